@@ -1,0 +1,1 @@
+"""Hẹn: SMS and USSD referral and reminder service."""

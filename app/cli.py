@@ -1,0 +1,160 @@
+"""The `hen` command: db upgrade, demo, apikey, serve, dispatcher, simulate.
+
+Every failure a person can cause (bad configuration, database down, schema
+not migrated) ends with one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Annotated
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.config import ConfigError, Settings, get_settings
+from app.db import make_engine, ping, session_factory, session_scope
+from app.domain.errors import DomainError
+
+cli = typer.Typer(help="Hen: SMS and USSD referral and reminder service.", no_args_is_help=True)
+db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
+apikey_cli = typer.Typer(help="API keys for the admin API.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(apikey_cli, name="apikey")
+
+
+def fail(message: str, code: int = 1):
+    typer.echo(f"hen: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _db_error_line(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return f"database error: {first}"
+
+
+def friendly_errors(fn):
+    """Turn configuration and database failures into one clear line."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except ConfigError as exc:
+            fail(str(exc))
+        except DomainError as exc:
+            fail(str(exc))
+        except SQLAlchemyError as exc:
+            fail(_db_error_line(exc))
+        except RuntimeError as exc:
+            fail(str(exc))
+
+    return wrapper
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+def ready_engine(s: Settings):
+    """An engine on a reachable database whose schema is current."""
+    from app.migrate import check_schema_current
+
+    engine = make_engine(s.database_url)
+    ping(engine)
+    check_schema_current(engine)
+    return engine
+
+
+@db_cli.command("upgrade")
+@friendly_errors
+def db_upgrade() -> None:
+    """Apply all migrations (alembic upgrade head)."""
+    from app.migrate import upgrade
+
+    s = settings()
+    ping(make_engine(s.database_url))
+    upgrade(s.database_url)
+    typer.echo("database schema is up to date")
+
+
+@cli.command()
+@friendly_errors
+def demo() -> None:
+    """Load the demo data (services, clinics, a worker, a clinic phone). Idempotent."""
+    from app.demo import DEMO_CLINIC_PHONE, DEMO_WORKER_PHONE, load_demo
+
+    engine = ready_engine(settings())
+    with session_scope(session_factory(engine)) as session:
+        added = load_demo(session)
+    summary = ", ".join(f"{v} {k}" for k, v in added.items() if v) or "nothing new"
+    typer.echo(f"demo data loaded ({summary}); worker phone {DEMO_WORKER_PHONE}, clinic phone {DEMO_CLINIC_PHONE}")
+
+
+@apikey_cli.command("create")
+@friendly_errors
+def apikey_create(
+    role: Annotated[str, typer.Option(help="admin, clinic or viewer")],
+    name: Annotated[str, typer.Option(help="who holds the key, e.g. 'M&E officer'")],
+    clinic: Annotated[int | None, typer.Option(help="clinic id, for a clinic key")] = None,
+) -> None:
+    """Create an API key. The key is printed once, alone on the last line."""
+    from app.domain.apikeys import create_api_key
+
+    engine = ready_engine(settings())
+    with session_scope(session_factory(engine)) as session:
+        row, plain = create_api_key(session, role=role, name=name, clinic_id=clinic)
+        typer.echo(f"created {row.role} key #{row.id} '{row.name}'; it is shown only now:")
+    typer.echo(plain)
+
+
+@cli.command()
+@friendly_errors
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+) -> None:
+    """Run the web service (webhooks and admin API)."""
+    import uvicorn
+
+    from app.logs import setup_logging
+
+    s = settings()
+    ready_engine(s).dispose()
+    setup_logging(s.log_level)
+    uvicorn.run("app.main:app", host=host, port=port, log_config=None, proxy_headers=True)
+
+
+@cli.command()
+@friendly_errors
+def dispatcher(
+    once: Annotated[bool, typer.Option("--once", help="send what is due now, then exit")] = False,
+) -> None:
+    """Run the reminder and outbox dispatcher until stopped."""
+    from app.logs import setup_logging
+    from app.sending.dispatcher import Dispatcher
+    from app.sending.gateway import build_gateway
+
+    s = settings()
+    engine = ready_engine(s)
+    setup_logging(s.log_level)
+    d = Dispatcher(session_factory(engine), build_gateway(s), s)
+    if once:
+        n = d.run_once()
+        typer.echo(f"dispatched {n} message(s)")
+        return
+    d.run_forever()
+
+
+def main() -> None:
+    try:
+        cli()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Who a phone is: role by registration (active worker, active clinic staff,
+otherwise client), preferred language and opt-out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from app import clock
+from app.models import ClinicStaff, Person, Role, Worker
+
+
+@dataclass(frozen=True)
+class Caller:
+    phone: str
+    role: Role
+    language: str
+    opted_out: bool
+    worker: Worker | None = None
+    staff: ClinicStaff | None = None
+
+
+def get_person(session: Session, phone: str) -> Person | None:
+    return session.exec(select(Person).where(Person.phone == phone)).first()
+
+
+def get_or_create_person(session: Session, phone: str) -> Person:
+    """The Person row of `phone`, created if new. Safe when two requests
+    create the same phone at once (the unique index decides)."""
+    person = get_person(session, phone)
+    if person is not None:
+        return person
+    try:
+        with session.begin_nested():
+            person = Person(phone=phone)
+            session.add(person)
+            session.flush()
+        return person
+    except IntegrityError:
+        return get_person(session, phone)  # type: ignore[return-value]
+
+
+def resolve_caller(session: Session, phone: str, default_language: str) -> Caller:
+    """Role, language and opt-out of `phone` (no row is written)."""
+    worker = session.exec(select(Worker).where(Worker.phone == phone, Worker.active == True)).first()  # noqa: E712
+    staff = None
+    if worker is None:
+        staff = session.exec(
+            select(ClinicStaff).where(ClinicStaff.phone == phone, ClinicStaff.active == True)  # noqa: E712
+        ).first()
+    person = get_person(session, phone)
+    role = Role.worker if worker else Role.clinic if staff else Role.client
+    return Caller(
+        phone=phone,
+        role=role,
+        language=(person.language if person and person.language else default_language),
+        opted_out=bool(person and person.opted_out),
+        worker=worker,
+        staff=staff,
+    )
+
+
+def is_opted_out(session: Session, phone: str) -> bool:
+    person = get_person(session, phone)
+    return bool(person and person.opted_out)
+
+
+def set_opt_out(session: Session, phone: str, opted_out: bool) -> Person:
+    person = get_or_create_person(session, phone)
+    person.opted_out = opted_out
+    person.opted_out_at = clock.now() if opted_out else None
+    session.add(person)
+    return person
+
+
+def set_language(session: Session, phone: str, language: str) -> Person:
+    person = get_or_create_person(session, phone)
+    person.language = language
+    session.add(person)
+    return person

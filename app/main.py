@@ -1,0 +1,102 @@
+"""The ASGI application: `app.main:app`.
+
+`create_app(settings, gateway)` builds one application with its own engine,
+session factory, gateway and dispatcher (tests build several)."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.config import Settings, get_settings
+from app.db import make_engine, session_factory
+from app.domain.errors import DomainError
+from app.sending.dispatcher import Dispatcher
+from app.sending.gateway import Gateway, build_gateway
+
+log = logging.getLogger("hen.app")
+
+
+def _first_error(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+        parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+    return "; ".join(parts) or "invalid request"
+
+
+def create_app(
+    settings: Settings | None = None, gateway: Gateway | None = None, engine: Engine | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+    owns_engine = engine is None
+    engine = engine or make_engine(settings.database_url)
+    factory = session_factory(engine)
+    gateway = gateway or build_gateway(settings)
+    dispatcher = Dispatcher(factory, gateway, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if settings.dispatch_in_process:
+            dispatcher.start_background()
+        try:
+            yield
+        finally:
+            dispatcher.stop_background()
+            if owns_engine:
+                engine.dispose()
+
+    app = FastAPI(
+        title="Hẹn",
+        version="0.1.0",
+        summary="SMS and USSD referral and reminder service",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = factory
+    app.state.gateway = gateway
+    app.state.dispatcher = dispatcher
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _first_error(exc)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+    from app.routes import health
+
+    app.include_router(health.router)
+    return app
+
+
+def __getattr__(name: str):
+    """`app.main:app` is built on first access, so importing this module
+    (tests, the CLI) has no side effects."""
+    if name == "app":
+        global _app
+        if _app is None:
+            _app = create_app()
+        return _app
+    raise AttributeError(name)
+
+
+_app: FastAPI | None = None

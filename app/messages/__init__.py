@@ -1,0 +1,94 @@
+"""Message catalogues: one TOML file per language in this folder
+(`vi.toml`, `vi-ascii.toml`, `en.toml`, ...). Adding a language is adding a
+file. Code refers to keys (`section.name`); `render` fills the placeholders.
+
+Also the SMS segment arithmetic: GSM-7 (with its extension table) versus
+UCS-2."""
+
+from __future__ import annotations
+
+import string
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+CATALOGUE_DIR = Path(__file__).parent
+FALLBACK_LANGUAGE = "vi-ascii"
+
+
+class UnknownMessageKey(KeyError):
+    pass
+
+
+def _flatten(prefix: str, table: dict, out: dict[str, str]) -> None:
+    for key, value in table.items():
+        name = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict):
+            _flatten(name, value, out)
+        else:
+            out[name] = str(value)
+
+
+@lru_cache
+def catalogue(language: str) -> dict[str, str]:
+    """Every key of one language, flattened (`sms.help_client`)."""
+    path = CATALOGUE_DIR / f"{language}.toml"
+    if not path.is_file():
+        raise LookupError(f"no catalogue for language {language!r}")
+    out: dict[str, str] = {}
+    with path.open("rb") as fh:
+        _flatten("", tomllib.load(fh), out)
+    return out
+
+
+def languages() -> list[str]:
+    """The languages shipped, one per catalogue file."""
+    return sorted(p.stem for p in CATALOGUE_DIR.glob("*.toml"))
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def render(key: str, language: str | None = None, **values) -> str:
+    """The text of `key` in `language` (falling back to vi-ascii for a
+    language without a catalogue), placeholders filled from `values`."""
+    lang = language if language in languages() else FALLBACK_LANGUAGE
+    try:
+        template = catalogue(lang)[key]
+    except KeyError:
+        raise UnknownMessageKey(key) from None
+    return template.format_map(values) if values or "{" in template else template
+
+
+# ---------------------------------------------------------------- segments
+
+GSM7_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = "^{}\\[~]|€\f"
+_BASIC = frozenset(GSM7_BASIC) - {"\x1b"}
+_EXT = frozenset(GSM7_EXTENSION)
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    encoding: str  # "GSM-7" or "UCS-2"
+    units: int  # septets (GSM-7) or UTF-16 code units (UCS-2)
+    segments: int
+
+
+def count_segments(text: str) -> SegmentInfo:
+    """How many SMS segments `text` takes: GSM-7 160/153 septets (an
+    extension character costs two), otherwise UCS-2 70/67 UTF-16 units."""
+    if all(ch in _BASIC or ch in _EXT for ch in text):
+        units = sum(2 if ch in _EXT else 1 for ch in text)
+        single, multi, encoding = 160, 153, "GSM-7"
+    else:
+        units = len(text.encode("utf-16-le")) // 2
+        single, multi, encoding = 70, 67, "UCS-2"
+    if units <= single:
+        return SegmentInfo(encoding, units, 1)
+    return SegmentInfo(encoding, units, -(-units // multi))

@@ -1,0 +1,16 @@
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.db import ping
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness with database check")
+def healthz(request: Request) -> JSONResponse:
+    try:
+        ping(request.app.state.engine)
+    except SQLAlchemyError:
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})

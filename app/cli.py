@@ -91,7 +91,9 @@ def demo() -> None:
     with session_scope(session_factory(engine)) as session:
         added = load_demo(session)
     summary = ", ".join(f"{v} {k}" for k, v in added.items() if v) or "nothing new"
-    typer.echo(f"demo data loaded ({summary}); worker phone {DEMO_WORKER_PHONE}, clinic phone {DEMO_CLINIC_PHONE}")
+    typer.echo(
+        f"demo data loaded ({summary}); worker phone {DEMO_WORKER_PHONE}, clinic phone {DEMO_CLINIC_PHONE}"
+    )
 
 
 @apikey_cli.command("create")
@@ -147,6 +149,57 @@ def dispatcher(
         typer.echo(f"dispatched {n} message(s)")
         return
     d.run_forever()
+
+
+simulate_cli = typer.Typer(
+    help="Play SMS or USSD from the terminal, through the webhooks.", no_args_is_help=True
+)
+cli.add_typer(simulate_cli, name="simulate")
+
+
+@simulate_cli.command("sms")
+@friendly_errors
+def simulate_sms(
+    phone: Annotated[str, typer.Argument(help="the sender, e.g. 0900000001 or +84900000001")],
+    text: Annotated[str, typer.Argument(help="the SMS text, e.g. 'HELP' or 'REF VCT 0912345678'")],
+) -> None:
+    """Send one SMS as PHONE and print every message it causes."""
+    from app.simulator import Simulator
+
+    s = settings()
+    ready_engine(s).dispose()
+    with Simulator(s) as sim:
+        status, sent, detail = sim.sms(phone, text)
+    if status != 200:
+        fail(f"webhook answered {status}: {detail}")
+    typer.echo(f"<- {phone}: {text}")
+    for message in sent:
+        typer.echo(message.show())
+    if not sent:
+        typer.echo("(no reply)")
+
+
+@simulate_cli.command("ussd")
+@friendly_errors
+def simulate_ussd(
+    phone: Annotated[str, typer.Argument(help="the caller, e.g. 0900000001")],
+) -> None:
+    """Dial the USSD menu as PHONE; type each answer, Ctrl-D to hang up."""
+    from app.simulator import Simulator
+
+    def answers():
+        while True:
+            try:
+                yield input("> " if sys.stdin.isatty() else "")
+            except EOFError:
+                return
+
+    s = settings()
+    ready_engine(s).dispose()
+    with Simulator(s) as sim:
+        sent = sim.ussd_session(phone, answers(), typer.echo, echo_answers=not sys.stdin.isatty())
+    for message in sent:
+        typer.echo(message.show())
 
 
 def main() -> None:

@@ -16,9 +16,7 @@ def make_engine(url: str, **kwargs) -> Engine:
     """One engine per process. SQLite gets WAL, a busy timeout and foreign
     keys, so a web process and a dispatcher can share the file."""
     if url.startswith("sqlite"):
-        engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
-        )
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial

@@ -68,7 +68,9 @@ def load_demo(session: Session) -> dict[str, int]:
     for code, name, display, expiry, retest in SERVICES:
         row = session.exec(select(Service).where(Service.code == code)).first()
         if row is None:
-            row = Service(code=code, name=name, display_name=display, expiry_days=expiry, retest_after_days=retest)
+            row = Service(
+                code=code, name=name, display_name=display, expiry_days=expiry, retest_after_days=retest
+            )
             session.add(row)
             session.flush()
             added["services"] += 1
@@ -79,7 +81,12 @@ def load_demo(session: Session) -> dict[str, int]:
         clinic = session.exec(select(Clinic).where(Clinic.name == name)).first()
         if clinic is None:
             clinic = Clinic(
-                name=name, display_name=display, district=district, province=province, address=address, hours=hours
+                name=name,
+                display_name=display,
+                district=district,
+                province=province,
+                address=address,
+                hours=hours,
             )
             session.add(clinic)
             session.flush()

@@ -82,9 +82,12 @@ def create_app(
         log.exception("unhandled error", extra={"path": request.url.path})
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
-    from app.routes import health
+    from app.metrics import build_registry
+    from app.routes import api, health, metrics, ussd, webhooks
 
-    app.include_router(health.router)
+    app.state.metrics_registry = build_registry(engine)
+    for module in (health, metrics, webhooks, ussd, api):
+        app.include_router(module.router)
     return app
 
 

@@ -108,7 +108,9 @@ def _empty_tables(engine) -> None:
     tables = [t.name for t in SQLModel.metadata.sorted_tables]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+            conn.execute(
+                text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+            )
         else:
             for t in reversed(tables):
                 conn.execute(text(f'DELETE FROM "{t}"'))

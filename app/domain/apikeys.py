@@ -54,7 +54,16 @@ def create_api_key(
     )
     session.add(row)
     session.flush()
-    audit.record(session, actor, "apikey.create", "api_key", row.id, name=name, role=api_role.value, clinic_id=clinic_id)
+    audit.record(
+        session,
+        actor,
+        "apikey.create",
+        "api_key",
+        row.id,
+        name=name,
+        role=api_role.value,
+        clinic_id=clinic_id,
+    )
     return row, plain
 
 

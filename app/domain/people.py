@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import and_, literal
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -43,14 +44,19 @@ def get_or_create_person(session: Session, phone: str) -> Person:
 
 
 def resolve_caller(session: Session, phone: str, default_language: str) -> Caller:
-    """Role, language and opt-out of `phone` (no row is written)."""
-    worker = session.exec(select(Worker).where(Worker.phone == phone, Worker.active == True)).first()  # noqa: E712
-    staff = None
-    if worker is None:
-        staff = session.exec(
-            select(ClinicStaff).where(ClinicStaff.phone == phone, ClinicStaff.active == True)  # noqa: E712
-        ).first()
-    person = get_person(session, phone)
+    """Role, language and opt-out of `phone`, in one query (every inbound
+    SMS and USSD step starts here); no row is written."""
+    asked = select(literal(phone).label("phone")).subquery()
+    row = session.exec(
+        select(Worker, ClinicStaff, Person)
+        .select_from(asked)
+        .outerjoin(Worker, and_(Worker.phone == asked.c.phone, Worker.active == True))  # noqa: E712
+        .outerjoin(ClinicStaff, and_(ClinicStaff.phone == asked.c.phone, ClinicStaff.active == True))  # noqa: E712
+        .outerjoin(Person, Person.phone == asked.c.phone)
+    ).first()
+    worker, staff, person = row if row is not None else (None, None, None)
+    if worker is not None:
+        staff = None  # a phone registered as both acts as the worker
     role = Role.worker if worker else Role.clinic if staff else Role.client
     return Caller(
         phone=phone,

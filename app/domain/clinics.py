@@ -1,0 +1,88 @@
+"""Clinics as clients see them: active clinics found by district or service,
+in a stable order (so a page of a listing is the same page after a restart).
+
+Matching ignores case, Vietnamese diacritics and spaces: `dien bien`,
+`Điện Biên` and `DIENBIEN` find the same clinics."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from sqlmodel import Session, select
+
+from app.domain.errors import NotFound
+from app.models import Clinic, ClinicService, ClinicStaff, Service
+
+_NOT_ALNUM = re.compile(r"[\W_]+")
+_MAX_QUERY = 80
+
+
+def _key(text: str | None) -> str:
+    """Folded form for matching: lower case, no diacritics, no spaces."""
+    text = (text or "").replace("đ", "d").replace("Đ", "D")
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+    return _NOT_ALNUM.sub("", text.lower())
+
+
+def _active_clinics(session: Session) -> list[Clinic]:
+    return list(
+        session.exec(
+            select(Clinic)
+            .where(Clinic.active == True)  # noqa: E712
+            .order_by(Clinic.district, Clinic.display_name, Clinic.id)
+        ).all()
+    )
+
+
+def _services_by_clinic(session: Session, clinic_ids: list[int]) -> dict[int, list[Service]]:
+    out: dict[int, list[Service]] = {cid: [] for cid in clinic_ids}
+    if not clinic_ids:
+        return out
+    rows = session.exec(
+        select(ClinicService.clinic_id, Service)
+        .join(Service, Service.id == ClinicService.service_id)
+        .where(ClinicService.clinic_id.in_(clinic_ids), Service.active == True)  # noqa: E712
+        .order_by(Service.code)
+    ).all()
+    for clinic_id, service in rows:
+        out[clinic_id].append(service)
+    return out
+
+
+def find_clinics(session: Session, query: str | None) -> list[Clinic]:
+    """Active clinics, ordered by district then name. With a `query`, only
+    those whose district, province or name contains it, or that offer a
+    service whose code or neutral display name matches it. An empty query
+    lists them all."""
+    clinics = _active_clinics(session)
+    q = _key((query or "")[:_MAX_QUERY])
+    if not q:
+        return clinics
+    services = _services_by_clinic(session, [c.id for c in clinics])
+
+    def matches(clinic: Clinic) -> bool:
+        if any(q in _key(field) for field in (clinic.district, clinic.province, clinic.display_name)):
+            return True
+        return any(q == _key(s.code) or q in _key(s.display_name) for s in services[clinic.id])
+
+    return [c for c in clinics if matches(c)]
+
+
+def districts(session: Session) -> list[str]:
+    """Districts that have at least one active clinic, sorted."""
+    rows = session.exec(select(Clinic.district).where(Clinic.active == True).distinct()).all()  # noqa: E712
+    return sorted({d for d in rows if d})
+
+
+def services_of(session: Session, clinic_id: int) -> list[Service]:
+    """Active services offered by the clinic, by code."""
+    return _services_by_clinic(session, [clinic_id])[clinic_id]
+
+
+def clinic_for_staff(session: Session, staff: ClinicStaff) -> Clinic:
+    """The clinic a staff phone works at. Raises NotFound."""
+    clinic = session.get(Clinic, staff.clinic_id)
+    if clinic is None:
+        raise NotFound(f"no clinic {staff.clinic_id}")
+    return clinic

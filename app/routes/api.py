@@ -1,0 +1,27 @@
+"""The admin API: every router under `/api/v1`, authenticated with API keys
+(`Authorization: Bearer <key>`), errors documented as `{"detail": ...}`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from app.routes import (
+    audit,
+    clinics,
+    codes,
+    export,
+    messages,
+    redemptions,
+    reminders,
+    services,
+    stats,
+    workers,
+)
+from app.routes.deps import API_ERRORS, reject_repeated_query_parameters
+
+router = APIRouter(
+    prefix="/api/v1", responses=API_ERRORS, dependencies=[Depends(reject_repeated_query_parameters)]
+)
+
+for module in (services, clinics, workers, codes, redemptions, stats, reminders, messages, export, audit):
+    router.include_router(module.router)

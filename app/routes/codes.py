@@ -1,0 +1,182 @@
+"""Referral codes: list, issue, show, redeem, void. The same domain calls as
+SMS and USSD (`app.domain.codes`), with channel `api`. `{code}` accepts any
+spaces or dashes (`4821-5093`, `4821 5093`, `48215093`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Query, status
+
+from app import clock
+from app.domain import codes, listings, registry
+from app.domain.phones import mask_phone
+from app.models import Channel, CodeState
+from app.routes.deps import (
+    CONFLICT,
+    MAX_ID,
+    NOT_FOUND,
+    AdminKey,
+    AnyKey,
+    PagingDep,
+    ReaderKey,
+    RedeemerKey,
+    SessionDep,
+    SettingsDep,
+    actor_of,
+    committing_refusals,
+    redeeming_clinic,
+    sees_phones,
+)
+from app.schemas import CodeIssue, CodePublic, CodeRedeem, IsoDate, Page, RedemptionPublic
+
+router = APIRouter(prefix="/codes", tags=["codes"])
+
+CodePath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=40,
+        pattern=r"^[0-9][0-9 .-]*$",
+        description="8 digits, spaces or dashes allowed",
+    ),
+]
+OptionalId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+
+
+def code_public(row: listings.CodeRow, *, full_phone: bool) -> CodePublic:
+    c, r = row.code, row.redemption
+    return CodePublic(
+        code=c.code,
+        display=codes.format_code(c.code),
+        state=codes.effective_state(c, clock.now()),
+        service=row.service,
+        worker_id=c.worker_id,
+        clinic_id=c.clinic_id,
+        client_phone=(c.client_phone if full_phone else mask_phone(c.client_phone))
+        if c.client_phone
+        else None,
+        channel=c.channel,
+        issued_at=c.issued_at,
+        expires_at=c.expires_at,
+        voided_at=c.voided_at,
+        redeemed_at=r.redeemed_at if r else None,
+        redeemed_clinic_id=r.clinic_id if r else None,
+    )
+
+
+def redemption_public(row: listings.RedemptionRow) -> RedemptionPublic:
+    r, c = row.redemption, row.code
+    return RedemptionPublic(
+        id=r.id,
+        code=c.code,
+        display=codes.format_code(c.code),
+        service=row.service,
+        clinic_id=r.clinic_id,
+        worker_id=c.worker_id,
+        issued_at=c.issued_at,
+        redeemed_at=r.redeemed_at,
+        channel=r.channel,
+        actor=r.actor,
+    )
+
+
+@router.get(
+    "",
+    summary="List and filter codes",
+    description="Newest first. `state` is the effective state (an issued code past expiry is expired); "
+    "`clinic_id` matches the clinic referred to or redeemed at; dates are local days, both included.",
+    response_model=Page[CodePublic],
+)
+def list_codes(
+    session: SessionDep,
+    settings: SettingsDep,
+    key: ReaderKey,
+    page: PagingDep,
+    state: CodeState | None = None,
+    service: Annotated[str | None, Query(max_length=16, description="service code, e.g. VCT")] = None,
+    worker_id: OptionalId = None,
+    clinic_id: OptionalId = None,
+    issued_from: IsoDate | None = None,
+    issued_to: IsoDate | None = None,
+):
+    rows, total = listings.list_codes(
+        session,
+        tz=settings.tz,
+        limit=page.limit,
+        offset=page.offset,
+        state=state,
+        service=service,
+        worker_id=worker_id,
+        clinic_id=clinic_id,
+        issued_from=issued_from,
+        issued_to=issued_to,
+    )
+    return Page(items=[code_public(r, full_phone=sees_phones(key)) for r in rows], total=total)
+
+
+@router.post(
+    "",
+    summary="Issue a code",
+    description="Issues a code for a service, optionally by a worker, for a client phone (who then gets it by "
+    "SMS) and a suggested clinic.",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CodePublic,
+    responses={**NOT_FOUND, **CONFLICT},
+)
+def issue_code(body: CodeIssue, session: SessionDep, settings: SettingsDep, key: AdminKey):
+    worker = registry.get_worker(session, body.worker_id) if body.worker_id else None
+    row = codes.issue_code(
+        session,
+        settings,
+        service=body.service,
+        worker=worker,
+        client_phone=body.client_phone,
+        clinic_id=body.clinic_id,
+        channel=Channel.api,
+        actor=actor_of(key),
+    )
+    session.commit()
+    return code_public(listings.code_row(session, row), full_phone=True)
+
+
+@router.get("/{code}", summary="Show a code", response_model=CodePublic, responses=NOT_FOUND)
+def show_code(code: CodePath, session: SessionDep, key: AnyKey):
+    row = codes.get_code(session, code)
+    return code_public(listings.code_row(session, row), full_phone=sees_phones(key))
+
+
+@router.post(
+    "/{code}/redeem",
+    summary="Redeem a code at a clinic",
+    description="A clinic key redeems at its own clinic; an admin key names the clinic (`clinic_id`). "
+    "A code is redeemed at most once; every attempt is audited.",
+    response_model=RedemptionPublic,
+    responses={**NOT_FOUND, **CONFLICT},
+)
+def redeem_code(
+    code: CodePath,
+    session: SessionDep,
+    settings: SettingsDep,
+    key: RedeemerKey,
+    body: Annotated[CodeRedeem | None, Body()] = None,
+):
+    clinic = registry.clinic_for_redemption(session, redeeming_clinic(key, body.clinic_id if body else None))
+    with committing_refusals(session):
+        redemption = codes.redeem_code(
+            session, settings, code, clinic=clinic, channel=Channel.api, actor=actor_of(key)
+        )
+    return redemption_public(listings.redemption_row(session, redemption))
+
+
+@router.post(
+    "/{code}/void",
+    summary="Void a code",
+    description="Only an issued, unexpired code can be voided; its reminders are cancelled.",
+    response_model=CodePublic,
+    responses={**NOT_FOUND, **CONFLICT},
+)
+def void_code(code: CodePath, session: SessionDep, key: AdminKey):
+    row = codes.void_code(session, code, worker=None, actor=actor_of(key))
+    session.commit()
+    return code_public(listings.code_row(session, row), full_phone=True)

@@ -1,0 +1,75 @@
+"""Reports: `GET /stats/redemptions?group_by=...` and `GET /indicators`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.domain import stats
+from app.routes.deps import PagingDep, ReaderKey, SessionDep, SettingsDep
+from app.schemas import GroupBy, Indicators, IsoDate, StatsPage, StatsRow
+
+router = APIRouter(tags=["reports"])
+
+FromDate = Annotated[
+    IsoDate | None, Query(alias="from", description="first local day (YYYY-MM-DD), included")
+]
+ToDate = Annotated[IsoDate | None, Query(alias="to", description="last local day (YYYY-MM-DD), included")]
+
+
+@router.get(
+    "/stats/redemptions",
+    summary="Redemption statistics by group",
+    description=(
+        "For the codes issued in the period (voided ones excepted): issued, redeemed, redemption rate and "
+        "median days from issue to redemption, grouped by worker, clinic (where redeemed, else where referred), "
+        "service, district (of that clinic, else of the worker) or month of issue."
+    ),
+    response_model=StatsPage,
+)
+def redemption_stats(
+    session: SessionDep,
+    settings: SettingsDep,
+    key: ReaderKey,
+    page: PagingDep,
+    group_by: GroupBy = "worker",
+    date_from: FromDate = None,
+    date_to: ToDate = None,
+):
+    rows, total = stats.redemption_stats(
+        session,
+        group_by=group_by,
+        date_from=date_from,
+        date_to=date_to,
+        tz=settings.tz,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return StatsPage(
+        group_by=group_by,
+        date_from=date_from,
+        date_to=date_to,
+        items=[StatsRow.model_validate(r, from_attributes=True) for r in rows],
+        total=total,
+    )
+
+
+@router.get(
+    "/indicators",
+    summary="Program indicators for a period",
+    description=(
+        "People reached and condoms distributed (workers' REACH reports), people referred (codes issued), "
+        "referred to VCT, went to VCT (VCT codes redeemed in the period), redemptions and opt-outs."
+    ),
+    response_model=Indicators,
+)
+def indicators(
+    session: SessionDep,
+    settings: SettingsDep,
+    key: ReaderKey,
+    date_from: Annotated[IsoDate, Query(alias="from", description="first local day (YYYY-MM-DD), included")],
+    date_to: Annotated[IsoDate, Query(alias="to", description="last local day (YYYY-MM-DD), included")],
+):
+    figures = stats.indicators(session, date_from=date_from, date_to=date_to, tz=settings.tz)
+    return Indicators.model_validate(figures, from_attributes=True)

@@ -1,0 +1,115 @@
+"""Every admin API route against every role: 401 without a valid key, 403
+for a role that may not act, anything else for the roles that may."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from app.routes.deps import API_ERRORS
+from tests.api_support import API, make_keys
+
+ROLES = ("admin", "viewer", "clinic")
+A, R, C, ANY = {"admin"}, {"admin", "viewer"}, {"admin", "clinic"}, set(ROLES)
+
+# (method, path) -> roles allowed. A route missing here fails the test below.
+ALLOWED = {
+    ("GET", "/services"): R,
+    ("POST", "/services"): A,
+    ("GET", "/services/{service_id}"): R,
+    ("PATCH", "/services/{service_id}"): A,
+    ("GET", "/clinics"): R,
+    ("POST", "/clinics"): A,
+    ("GET", "/clinics/{clinic_id}"): R,
+    ("PATCH", "/clinics/{clinic_id}"): A,
+    ("GET", "/workers"): R,
+    ("POST", "/workers"): A,
+    ("GET", "/workers/{worker_id}"): R,
+    ("PATCH", "/workers/{worker_id}"): A,
+    ("GET", "/codes"): R,
+    ("POST", "/codes"): A,
+    ("GET", "/codes/{code}"): ANY,
+    ("POST", "/codes/{code}/redeem"): C,
+    ("POST", "/codes/{code}/void"): A,
+    ("GET", "/redemptions"): ANY,
+    ("GET", "/stats/redemptions"): R,
+    ("GET", "/indicators"): R,
+    ("GET", "/reminders"): R,
+    ("POST", "/reminders"): A,
+    ("POST", "/reminders/{reminder_id}/cancel"): A,
+    ("GET", "/messages"): R,
+    ("GET", "/export/codes.csv"): R,
+    ("GET", "/export/redemptions.csv"): ANY,
+    ("GET", "/audit"): A,
+}
+
+# Values that let a permitted call get past validation (it may still 404).
+PATH_VALUES = {"service_id": "1", "clinic_id": "1", "worker_id": "1", "reminder_id": "1", "code": "0000-0000"}
+QUERY = {("GET", "/indicators"): {"from": "2026-01-01", "to": "2026-01-31"}}
+
+
+def api_routes(app):
+    for route in iter_route_contexts(app.routes):
+        if isinstance(route.original_route, APIRoute) and route.path.startswith(API):
+            for method in route.methods:
+                yield method, route.path[len(API) :]
+
+
+def test_every_api_route_has_an_expected_role_set(app):
+    found = set(api_routes(app))
+    assert found == set(ALLOWED), (
+        f"routes without a role entry: {found - set(ALLOWED)}; stale: {set(ALLOWED) - found}"
+    )
+
+
+def _url(path: str) -> str:
+    return API + re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES[m.group(1)], path)
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(ALLOWED))
+def test_route_refuses_a_missing_or_unknown_key(client, method, path):
+    for headers in ({}, {"Authorization": "Bearer hen_not-a-real-key"}, {"Authorization": "Basic abc"}):
+        r = client.request(method, _url(path), headers=headers, params=QUERY.get((method, path)))
+        assert r.status_code == 401, (method, path, headers, r.text)
+        assert r.headers["www-authenticate"] == "Bearer"
+        assert "API key" in r.json()["detail"]
+
+
+def test_every_route_against_every_role(client, demo):
+    keys = make_keys(demo)
+    for method, path in sorted(ALLOWED):
+        for role in ROLES:
+            r = client.request(
+                method, _url(path), headers=keys.of(role), params=QUERY.get((method, path)), json={}
+            )
+            if role in ALLOWED[(method, path)]:
+                assert r.status_code not in (401, 403), (role, method, path, r.status_code, r.text)
+                assert r.status_code < 500, (role, method, path, r.text)
+            else:
+                assert r.status_code == 403, (role, method, path, r.status_code, r.text)
+                assert role in r.json()["detail"]
+
+
+def test_a_deactivated_key_is_refused(client, demo):
+    from app.models import ApiKey
+
+    keys = make_keys(demo)
+    for row in demo.exec(__import__("sqlmodel").select(ApiKey)):
+        row.active = False
+        demo.add(row)
+    demo.commit()
+    assert client.get(f"{API}/services", headers=keys.admin).status_code == 401
+
+
+def test_errors_are_documented_with_the_detail_shape(app):
+    spec = app.openapi()
+    for path, item in spec["paths"].items():
+        if not path.startswith(API):
+            continue
+        for method, op in item.items():
+            assert op.get("summary"), (method, path)
+            for status in API_ERRORS:
+                schema = op["responses"][str(status)]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorDetail"}, (method, path, status)

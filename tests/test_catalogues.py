@@ -1,0 +1,92 @@
+"""The catalogues: same keys and placeholders in every language, discreet
+words only, GSM-7 for vi-ascii, and the segment arithmetic of SPEC 3."""
+
+import pytest
+
+from app.messages import catalogue, count_segments, languages, placeholders
+from tests.discretion import assert_discreet, sensitive_words
+
+LANGUAGES = languages()
+
+
+def test_the_three_languages_of_the_spec_are_shipped():
+    assert {"vi", "vi-ascii", "en"} <= set(LANGUAGES)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_catalogue_has_the_same_keys(language):
+    reference = set(catalogue("vi-ascii"))
+    keys = set(catalogue(language))
+    assert not reference - keys, f"{language} lacks {sorted(reference - keys)}"
+    assert not keys - reference, f"{language} has extra keys {sorted(keys - reference)}"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_template_has_the_same_placeholders_in_every_language(language):
+    reference = catalogue("vi-ascii")
+    other = catalogue(language)
+    wrong = {
+        key: (sorted(placeholders(reference[key])), sorted(placeholders(other[key])))
+        for key in reference.keys() & other.keys()
+        if placeholders(reference[key]) != placeholders(other[key])
+    }
+    assert not wrong, f"{language}: placeholders differ from vi-ascii: {wrong}"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_no_catalogue_text_names_a_condition_a_substance_or_a_result(language):
+    for key, text in catalogue(language).items():
+        assert not sensitive_words(text), f"{language}:{key} names {sensitive_words(text)}: {text!r}"
+
+
+def test_the_discretion_check_itself_catches_sensitive_words():
+    for text in (
+        "Xét nghiệm HIV",
+        "ma túy",
+        "chích",
+        "methadone",
+        "your result",
+        "drug",
+        "injecting",
+        "âm tính",
+    ):
+        with pytest.raises(AssertionError):
+            assert_discreet(text)
+
+
+def test_vi_ascii_is_all_gsm7():
+    for key, text in catalogue("vi-ascii").items():
+        info = count_segments(text)
+        assert info.encoding == "GSM-7", f"vi-ascii:{key} needs UCS-2: {text!r}"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_sms_replies_fit_in_two_segments(language):
+    for key, text in catalogue(language).items():
+        if key.startswith("sms."):
+            assert count_segments(text).segments <= 2, f"{language}:{key} is {count_segments(text)}"
+
+
+def test_a_vi_ascii_reply_of_160_characters_is_one_segment():
+    text = ("Hen: nhan PK de tim phong kham. " * 10)[:160]
+    info = count_segments(text)
+    assert (info.encoding, info.units, info.segments) == ("GSM-7", 160, 1)
+    assert count_segments(text + "x").segments == 2
+    assert count_segments("a" * 306).segments == 2
+    assert count_segments("a" * 307).segments == 3
+
+
+def test_gsm7_extension_characters_count_double():
+    info = count_segments("[" * 80)
+    assert (info.encoding, info.units, info.segments) == ("GSM-7", 160, 1)
+    assert count_segments("[" * 81).segments == 2
+    assert count_segments("€").units == 2
+
+
+def test_vietnamese_with_diacritics_is_ucs2_at_70_then_67():
+    one = "Hẹn" + "a" * 67
+    assert count_segments(one).encoding == "UCS-2"
+    assert (count_segments(one).units, count_segments(one).segments) == (70, 1)
+    assert count_segments(one + "a").segments == 2
+    assert count_segments("ẹ" * 134).segments == 2
+    assert count_segments("ẹ" * 135).segments == 3

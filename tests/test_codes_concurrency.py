@@ -1,0 +1,78 @@
+"""A code is redeemed at most once, even when many clinics confirm it at the
+same moment: 50 threads, each with its own session and connection, on
+PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from app.db import make_engine, session_factory
+from app.demo import DEMO_WORKER_PHONE
+from app.domain import codes
+from app.models import AuditLog, Channel, Clinic, CodeState, Message, Redemption, ReferralCode, Worker
+
+ATTEMPTS = 50
+
+
+@pytest.mark.postgres_only
+def test_fifty_concurrent_redeems_of_one_code_make_exactly_one_redemption(demo, settings, database_url):
+    worker = demo.exec(select(Worker).where(Worker.phone == DEMO_WORKER_PHONE)).one()
+    row = codes.issue_code(
+        demo,
+        settings,
+        service="VCT",
+        worker=worker,
+        client_phone="+84912345678",
+        clinic_id=None,
+        channel=Channel.sms,
+        actor="test",
+    )
+    demo.commit()
+    vct_clinics = [
+        c.id
+        for c in demo.exec(select(Clinic).order_by(Clinic.id))
+        if codes.offers(demo, c.id, row.service_id)
+    ]
+    assert len(vct_clinics) >= 3
+
+    engine = make_engine(database_url, pool_size=ATTEMPTS, max_overflow=0)
+    factory = session_factory(engine)
+    start = threading.Barrier(ATTEMPTS)
+
+    def attempt(i: int) -> str:
+        with factory() as session:
+            clinic = session.get(Clinic, vct_clinics[i % len(vct_clinics)])
+            session.connection()  # hold a connection before the start line
+            start.wait(timeout=60)
+            try:
+                codes.redeem_code(
+                    session, settings, row.code, clinic=clinic, channel=Channel.api, actor=f"clinic-{i}"
+                )
+            except codes.AlreadyRedeemed:
+                session.commit()  # the refused attempt's audit row
+                return "already"
+            session.commit()
+            return "redeemed"
+
+    try:
+        with ThreadPoolExecutor(max_workers=ATTEMPTS) as pool:
+            outcomes = list(pool.map(attempt, range(ATTEMPTS)))
+    finally:
+        engine.dispose()
+
+    assert outcomes.count("redeemed") == 1
+    assert outcomes.count("already") == ATTEMPTS - 1
+    with Session(demo.get_bind()) as s:
+        assert s.exec(select(func.count()).select_from(Redemption)).one() == 1
+        assert s.get(ReferralCode, row.id).state == CodeState.redeemed
+        attempts = s.exec(select(AuditLog).where(AuditLog.action == "code.redeem")).all()
+        assert sorted(a.detail["outcome"] for a in attempts) == ["already_redeemed"] * (ATTEMPTS - 1) + [
+            "redeemed"
+        ]
+        told = s.exec(select(Message).where(Message.phone == DEMO_WORKER_PHONE)).all()
+        assert len(told) == 1  # the worker is told once

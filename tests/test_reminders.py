@@ -1,0 +1,361 @@
+"""Reminders the domain schedules and cancels (SPEC section 6)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import select
+
+from app import clock
+from app.db import session_factory
+from app.domain import reminders
+from app.domain.errors import InvalidPhone, NotFound
+from app.messages import catalogue, languages, placeholders, render
+from app.models import (
+    Appointment,
+    AppointmentStatus,
+    Clinic,
+    CodeState,
+    Message,
+    MessageKind,
+    MessageStatus,
+    ReferralCode,
+    Reminder,
+    ReminderKind,
+    ReminderStatus,
+    Service,
+)
+from app.sending.dispatcher import Dispatcher
+from app.sending.gateway import MemoryGateway
+from app.sending.outbox import queue_message
+from tests.discretion import assert_discreet
+
+HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+CLIENT = "+84912345678"
+NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)  # 10:00 in Hanoi
+
+
+@pytest.fixture
+def now(frozen_clock):
+    frozen_clock(NOW)
+    return NOW
+
+
+def service(session, code="VCT") -> Service:
+    return session.exec(select(Service).where(Service.code == code)).one()
+
+
+def clinic(session) -> Clinic:
+    return session.exec(select(Clinic).where(Clinic.display_name == "Phong kham Him Lam")).one()
+
+
+def make_code(
+    session, *, phone=CLIENT, svc="VCT", expires_in=timedelta(days=30), digits="48215093"
+) -> ReferralCode:
+    row = ReferralCode(
+        code=digits,
+        service_id=service(session, svc).id,
+        client_phone=phone,
+        state=CodeState.issued,
+        issued_at=clock.now(),
+        expires_at=clock.now() + expires_in,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def make_appointment(session, starts_at: datetime) -> Appointment:
+    row = Appointment(client_phone=CLIENT, clinic_id=clinic(session).id, starts_at=starts_at)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def dispatcher(db, settings, gateway, **overrides) -> Dispatcher:
+    values = {"quiet_hours": "", "send_rate_per_second": 1000.0, "retry_base_seconds": 0.0}
+    values.update(overrides)
+    return Dispatcher(session_factory(db), gateway, settings.model_copy(update=values))
+
+
+# ---------------------------------------------------------------- catalogue
+
+
+def test_every_reminder_text_exists_in_every_language_and_is_discreet():
+    keys = {k for k in catalogue("en") if k.startswith("reminder.")}
+    assert {
+        "reminder.code_expiry",
+        "reminder.appointment_day_before",
+        "reminder.appointment_soon",
+        "reminder.retest",
+    } <= keys
+    assert any(k.startswith("reminder.custom_") for k in keys)
+    for lang in languages():
+        for key in keys:
+            text = catalogue(lang)[key]
+            assert placeholders(text) == placeholders(catalogue("en")[key]), (lang, key)
+            assert_discreet(text)
+            filled = render(
+                key, lang, code="4821-5093", date="24/12/2026", clinic="Phong kham Him Lam", time="08:30"
+            )
+            assert_discreet(filled)
+            if lang == "vi-ascii":
+                assert filled.isascii()
+
+
+# ---------------------------------------------------------------- code expiry
+
+
+def test_code_expiry_nudge_is_due_days_before_expiry(demo, settings, now):
+    code = make_code(demo)
+    r = reminders.schedule_code_expiry_nudge(demo, settings, code)
+    assert r.kind == ReminderKind.code_expiry and r.status == ReminderStatus.pending
+    assert r.due_at == code.expires_at - timedelta(days=settings.code_expiry_nudge_days)
+    assert (r.phone, r.code_id, r.text_key) == (CLIENT, code.id, "reminder.code_expiry")
+    assert r.params["code"] == "4821-5093"
+    assert reminders.schedule_code_expiry_nudge(demo, settings, code).id == r.id  # once only
+
+
+def test_no_nudge_without_a_client_phone_or_when_the_moment_has_passed(demo, settings, now):
+    assert reminders.schedule_code_expiry_nudge(demo, settings, make_code(demo, phone=None)) is None
+    short = make_code(demo, expires_in=timedelta(days=2), digits="11111118")
+    assert reminders.schedule_code_expiry_nudge(demo, settings, short) is None
+    assert demo.exec(select(Reminder)).all() == []
+
+
+def test_the_nudge_is_sent_in_the_clients_language(demo, db, settings, now):
+    code = make_code(demo)
+    reminders.schedule_code_expiry_nudge(demo, settings, code)
+    demo.commit()
+    clock.freeze(code.expires_at - timedelta(days=2))
+    gateway = MemoryGateway()
+    d = dispatcher(db, settings, gateway)
+    assert d.tick() == 1
+    d.stop_background()
+    [text] = gateway.to(CLIENT)
+    assert "4821-5093" in text and text.isascii()
+    assert_discreet(text)
+
+
+# ---------------------------------------------------------------- appointments
+
+
+def test_appointment_reminders_the_day_before_in_the_morning_and_hours_before(demo, settings, now):
+    starts = datetime(2026, 11, 28, 14, 30, tzinfo=HCM)
+    appt = make_appointment(demo, starts.astimezone(UTC))
+    day_before, soon = reminders.schedule_appointment_reminders(demo, settings, appt)
+    assert day_before.kind == ReminderKind.appointment_day_before
+    assert day_before.due_at == datetime(2026, 11, 27, settings.appointment_morning_hour, tzinfo=HCM)
+    assert soon.kind == ReminderKind.appointment_soon
+    assert soon.due_at == starts - timedelta(hours=settings.appointment_soon_hours)
+    assert day_before.params == {"clinic": "Phong kham Him Lam", "date": "28/11/2026", "time": "14:30"}
+    assert len(reminders.schedule_appointment_reminders(demo, settings, appt)) == 2
+    assert len(demo.exec(select(Reminder)).all()) == 2
+
+
+def test_appointment_reminders_already_past_are_not_scheduled(demo, settings, now):
+    # tomorrow 11:00: the day-before moment (today 08:00) has passed, the soon one has not
+    appt = make_appointment(demo, datetime(2026, 11, 25, 11, 0, tzinfo=HCM).astimezone(UTC))
+    [only] = reminders.schedule_appointment_reminders(demo, settings, appt)
+    assert only.kind == ReminderKind.appointment_soon
+    # in one hour: both have passed
+    appt2 = make_appointment(demo, NOW + timedelta(hours=1))
+    assert reminders.schedule_appointment_reminders(demo, settings, appt2) == []
+
+
+def test_a_cancelled_appointment_cancels_its_reminders(demo, settings, now):
+    appt = make_appointment(demo, datetime(2026, 11, 28, 9, 0, tzinfo=HCM).astimezone(UTC))
+    reminders.schedule_appointment_reminders(demo, settings, appt)
+    assert reminders.cancel_for_appointment(demo, appt.id, "cancelled") == 2
+    rows = demo.exec(select(Reminder)).all()
+    assert {r.status for r in rows} == {ReminderStatus.cancelled}
+    assert all(r.cancelled_at == NOW and r.last_error == "cancelled" for r in rows)
+    assert reminders.cancel_for_appointment(demo, appt.id, "cancelled") == 0
+
+
+def test_a_day_before_reminder_sent_late_on_the_day_itself_is_skipped(demo, db, settings, now):
+    appt = make_appointment(demo, datetime(2026, 11, 26, 16, 0, tzinfo=HCM).astimezone(UTC))
+    day_before, _soon = reminders.schedule_appointment_reminders(demo, settings, appt)
+    demo.commit()
+    clock.freeze(datetime(2026, 11, 26, 9, 0, tzinfo=HCM))  # the dispatcher was down overnight
+    d = dispatcher(db, settings, MemoryGateway())
+    d.tick()
+    d.stop_background()
+    demo.expire_all()
+    row = demo.get(Reminder, day_before.id)
+    assert (row.status, row.last_error) == (ReminderStatus.skipped, "too_late")
+
+
+def test_an_appointment_cancelled_behind_the_reminders_back_is_not_reminded(demo, db, settings, now):
+    appt = make_appointment(demo, datetime(2026, 11, 28, 9, 0, tzinfo=HCM).astimezone(UTC))
+    day_before, _ = reminders.schedule_appointment_reminders(demo, settings, appt)
+    appt.status = AppointmentStatus.cancelled  # without cancel_for_appointment
+    demo.commit()
+    clock.freeze(day_before.due_at)
+    gateway = MemoryGateway()
+    d = dispatcher(db, settings, gateway)
+    d.tick()
+    d.stop_background()
+    demo.expire_all()
+    assert demo.get(Reminder, day_before.id).last_error == "appointment_cancelled"
+    assert gateway.sent == []
+
+
+# ---------------------------------------------------------------- re-test
+
+
+def test_retest_after_a_vct_redemption_at_the_morning_hour(demo, settings, now):
+    code = make_code(demo)
+    r = reminders.schedule_retest(demo, settings, code, NOW)
+    days = service(demo).retest_after_days or settings.retest_after_days
+    expected_day = NOW.astimezone(HCM).date() + timedelta(days=days)
+    assert r.kind == ReminderKind.retest and r.text_key == "reminder.retest"
+    assert r.due_at == datetime.combine(expected_day, datetime.min.time(), tzinfo=HCM).replace(
+        hour=settings.appointment_morning_hour
+    )
+    assert reminders.schedule_retest(demo, settings, code, NOW).id == r.id
+
+
+def test_retest_uses_the_setting_when_vct_has_no_days_and_none_for_other_services(demo, settings, now):
+    vct = service(demo)
+    vct.retest_after_days = None
+    demo.add(vct)
+    code = make_code(demo)
+    r = reminders.schedule_retest(demo, settings.model_copy(update={"retest_after_days": 60}), code, NOW)
+    assert r.due_at.astimezone(HCM).date() == NOW.astimezone(HCM).date() + timedelta(days=60)
+    mmt_code = make_code(demo, svc="MMT", digits="22222226")
+    assert reminders.schedule_retest(demo, settings, mmt_code, NOW) is None
+    assert (
+        reminders.schedule_retest(demo, settings, make_code(demo, phone=None, digits="33333334"), NOW) is None
+    )
+
+
+# ---------------------------------------------------------------- cancellation on redemption
+
+
+def test_redemption_cancels_the_codes_reminders_through_the_domain(demo, settings, now):
+    code = make_code(demo)
+    nudge = reminders.schedule_code_expiry_nudge(demo, settings, code)
+    other = reminders.schedule_code_expiry_nudge(demo, settings, make_code(demo, digits="44444440"))
+    queued = queue_message(demo, phone=CLIENT, text="x", kind=MessageKind.reminder, reminder_id=nudge.id)
+    demo.commit()
+    assert reminders.cancel_for_code(demo, code.id, "redeemed") == 1
+    demo.commit()
+    demo.expire_all()
+    nudge = demo.get(Reminder, nudge.id)
+    assert (nudge.status, nudge.cancelled_at, nudge.last_error) == (ReminderStatus.cancelled, NOW, "redeemed")
+    assert demo.get(Reminder, other.id).status == ReminderStatus.pending
+    msg = demo.get(Message, queued.id)
+    assert msg.status == MessageStatus.skipped  # its queued text goes nowhere either
+
+
+def test_redeeming_a_code_cancels_its_nudge_and_schedules_the_retest(demo, settings, now):
+    from app.domain.codes import issue_code, redeem_code
+    from app.models import Channel
+
+    code = issue_code(
+        demo,
+        settings,
+        service="VCT",
+        worker=None,
+        client_phone=CLIENT,
+        clinic_id=None,
+        channel=Channel.api,
+        actor="test",
+    )
+    [nudge] = demo.exec(select(Reminder).where(Reminder.code_id == code.id)).all()
+    assert nudge.kind == ReminderKind.code_expiry
+    redeem_code(demo, settings, code.code, clinic=clinic(demo), channel=Channel.api, actor="test")
+    demo.commit()
+    demo.expire_all()
+    rows = {r.kind: r for r in demo.exec(select(Reminder).where(Reminder.code_id == code.id)).all()}
+    assert rows[ReminderKind.code_expiry].status == ReminderStatus.cancelled
+    assert rows[ReminderKind.retest].status == ReminderStatus.pending
+
+
+# ---------------------------------------------------------------- custom, cancel, next
+
+
+def test_custom_reminder_is_validated_and_audited(demo, settings, now):
+    r = reminders.schedule_custom(
+        demo,
+        settings,
+        phone="0912 345 678",
+        due_at=NOW + timedelta(days=1),
+        text_key="custom_visit",
+        params={"clinic": "Phong kham Him Lam", "date": "25/11"},
+        actor="admin key",
+    )
+    assert (r.phone, r.kind, r.text_key, r.created_by) == (
+        CLIENT,
+        "custom",
+        "reminder.custom_visit",
+        "admin key",
+    )
+    with pytest.raises(reminders.InvalidReminder, match="unknown text_key"):
+        reminders.schedule_custom(
+            demo, settings, phone=CLIENT, due_at=NOW, text_key="reminder.retest", params={}, actor="a"
+        )
+    with pytest.raises(reminders.InvalidReminder, match="missing: clinic, date"):
+        reminders.schedule_custom(
+            demo, settings, phone=CLIENT, due_at=NOW, text_key="reminder.custom_visit", params={}, actor="a"
+        )
+    with pytest.raises(reminders.InvalidReminder, match="time zone"):
+        reminders.schedule_custom(
+            demo,
+            settings,
+            phone=CLIENT,
+            due_at=datetime(2026, 12, 1),
+            text_key="reminder.custom_checkin",
+            params={},
+            actor="a",
+        )
+    with pytest.raises(InvalidPhone):
+        reminders.schedule_custom(
+            demo, settings, phone="123", due_at=NOW, text_key="reminder.custom_checkin", params={}, actor="a"
+        )
+
+
+def test_cancel_one_reminder_once(demo, settings, now):
+    r = reminders.schedule_custom(
+        demo,
+        settings,
+        phone=CLIENT,
+        due_at=NOW + timedelta(days=1),
+        text_key="reminder.custom_checkin",
+        params={},
+        actor="a",
+    )
+    done = reminders.cancel_reminder(demo, r.id, actor="admin")
+    assert (done.status, done.cancelled_at) == (ReminderStatus.cancelled, NOW)
+    with pytest.raises(reminders.ReminderNotCancellable):
+        reminders.cancel_reminder(demo, r.id, actor="admin")
+    with pytest.raises(NotFound):
+        reminders.cancel_reminder(demo, 999_999, actor="admin")
+
+
+def test_next_for_phone_is_the_earliest_still_to_send(demo, settings, now):
+    assert reminders.next_for_phone(demo, CLIENT) is None
+    later = reminders.schedule_custom(
+        demo,
+        settings,
+        phone=CLIENT,
+        due_at=NOW + timedelta(days=5),
+        text_key="reminder.custom_checkin",
+        params={},
+        actor="a",
+    )
+    sooner = reminders.schedule_custom(
+        demo,
+        settings,
+        phone=CLIENT,
+        due_at=NOW + timedelta(days=2),
+        text_key="reminder.custom_checkin",
+        params={},
+        actor="a",
+    )
+    assert reminders.next_for_phone(demo, CLIENT).id == sooner.id
+    reminders.cancel_reminder(demo, sooner.id, actor="a")
+    assert reminders.next_for_phone(demo, CLIENT).id == later.id

@@ -195,8 +195,8 @@ class ReferralCode(SQLModel, table=True):
     issued_at: datetime = Field(default_factory=clock.now, sa_type=UTCDateTime, index=True)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     voided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    # Copies of the redemption, kept by a database trigger on INSERT INTO
-    # redemption (migration 0002), so statistics read one table, no join.
+    # Copies of the redemption, written by the same conditional UPDATE that
+    # redeems the code (codes.redeem_code), so statistics read one table, no join.
     redeemed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     redeemed_clinic_id: int | None = Field(default=None)
 

@@ -69,6 +69,9 @@ LOAD = [
                issued_at + ((id * 13) % 30) * interval '1 day' + ((id * 17) % 600) * interval '1 minute',
                CASE WHEN id % 2 = 0 THEN 'sms' ELSE 'ussd' END, 'bench'
         FROM referral_code WHERE state = 'redeemed'""",
+    # the copy on the code that codes.redeem_code writes in its redeeming UPDATE
+    """UPDATE referral_code c SET redeemed_at = r.redeemed_at, redeemed_clinic_id = r.clinic_id
+        FROM redemption r WHERE r.code_id = c.id""",
     """INSERT INTO outreach_report (worker_id, report_date, people_reached, condoms, created_at, updated_at)
         SELECT w.id, d::date, (w.id + extract(doy FROM d)::int) % 12, (w.id * 3 + extract(doy FROM d)::int) % 40,
                now(), now()
@@ -125,7 +128,7 @@ def main() -> None:
                     session.execute(text(sql.format(codes=args.codes, workers=WORKERS, clinics=CLINICS)))
                 session.commit()
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            # the trigger's updates leave a dead copy of every redeemed row;
+            # the copy's UPDATE leaves a dead version of every redeemed row;
             # compact once, as a long-running table reuses that space
             conn.execute(text("VACUUM FULL ANALYZE" if not args.reuse else "ANALYZE"))
             counts = {

@@ -75,6 +75,9 @@ def fixture(demo, frozen_clock):
             issued_at=issued,
             expires_at=issued + timedelta(days=30),
             voided_at=issued + timedelta(hours=1) if voided else None,
+            # as codes.redeem_code writes them
+            redeemed_at=issued + timedelta(days=days) if redeemed_at else None,
+            redeemed_clinic_id=clinic[redeemed_at].id if redeemed_at else None,
         )
         session.add(code)
         session.flush()

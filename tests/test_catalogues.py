@@ -90,3 +90,11 @@ def test_vietnamese_with_diacritics_is_ucs2_at_70_then_67():
     assert count_segments(one + "a").segments == 2
     assert count_segments("ẹ" * 134).segments == 2
     assert count_segments("ẹ" * 135).segments == 3
+
+
+@pytest.mark.parametrize("language", ["vi-ascii", "en"])
+@pytest.mark.parametrize("role", ["client", "worker", "clinic"])
+def test_help_is_one_segment_in_the_gsm7_languages(language, role):
+    # HELP is the most sent reply: one SMS, not two
+    info = count_segments(catalogue(language)[f"sms.help_{role}"])
+    assert (info.encoding, info.segments) == ("GSM-7", 1), info

@@ -332,6 +332,65 @@ def test_second_redeem_of_a_code_is_refused(demo, settings, now):
     assert [a.detail["outcome"] for a in audits(demo, "code.redeem")] == ["redeemed", "already_redeemed"]
 
 
+def test_the_redemption_time_and_clinic_count_in_the_statistics_of_the_redeeming_clinic(demo, settings, now):
+    from app.domain import stats
+
+    referred_to = clinic(demo, "Phong kham Muong Thanh")
+    row = issue(demo, settings, clinic_id=referred_to.id)
+    later = NOW + timedelta(days=3)
+    clock.freeze(later)
+    redeem(demo, settings, row.code)  # at Him Lam, not where it was referred
+    him_lam = clinic(demo, "Phong kham Him Lam")
+    demo.refresh(row)
+    assert (row.redeemed_at, row.redeemed_clinic_id) == (later, him_lam.id)
+    groups, _ = stats.redemption_stats(
+        demo, group_by="clinic", date_from=None, date_to=None, tz=settings.tz, limit=10, offset=0
+    )
+    [group] = groups
+    assert (group.key, group.issued, group.redeemed) == (str(him_lam.id), 1, 1)
+    assert group.median_days_to_redeem == pytest.approx(3.0)
+
+
+def test_a_redemption_refused_by_the_last_guard_leaves_the_code_as_it_was(demo, settings, now):
+    # a redemption row already there for a code still `issued` (a repair by
+    # hand, say): the unique code_id refuses the second one, and the code's
+    # own UPDATE is rolled back with it
+    row = issue(demo, settings)
+    other = clinic(demo, "Phong kham Muong Thanh")
+    demo.add(Redemption(code_id=row.id, clinic_id=other.id, redeemed_at=NOW, channel="api"))
+    demo.flush()
+    with pytest.raises(codes.AlreadyRedeemed):
+        redeem(demo, settings, row.code)
+    demo.refresh(row)
+    assert (row.state, row.redeemed_at, row.redeemed_clinic_id) == (CodeState.issued, None, None)
+    assert count(demo, Redemption) == 1
+    assert audits(demo, "code.redeem")[-1].detail["outcome"] == "already_redeemed"
+    assert not demo.exec(select(Message).where(Message.phone == DEMO_WORKER_PHONE)).all()  # not told
+
+
+def test_a_later_sqlite_migration_can_rebuild_the_code_table(tmp_path):
+    # batch migrations on SQLite drop and rename the table; nothing in the
+    # schema (a trigger, say) may name referral_code from elsewhere
+    import sqlalchemy as sa
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
+    from app.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'rebuild.db'}"
+    upgrade(url)
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            with Operations(MigrationContext.configure(conn)).batch_alter_table(
+                "referral_code", recreate="always"
+            ) as batch:
+                batch.add_column(sa.Column("note", sa.String(10)))
+            assert "note" in {c["name"] for c in sa.inspect(conn).get_columns("referral_code")}
+    finally:
+        engine.dispose()
+
+
 def test_a_code_past_expiry_is_never_redeemable_even_before_it_is_marked(demo, settings, now):
     row = issue(demo, settings)
     clock.freeze(row.expires_at)

@@ -170,6 +170,17 @@ def test_ref_with_a_spaced_phone_and_a_clinic_name_names_the_clinic(world):
     assert_discreet(to_client.text)
 
 
+@pytest.mark.parametrize("text", ["Gt, Vct, 0912345678.", "REF: vct; 0912 345 678; Him Lam!"])
+def test_ref_tolerates_commas_and_punctuation_around_its_words(world, text):
+    answer = reply(world, DEMO_WORKER_PHONE, text)
+    code = last_code(world)
+    assert code is not None and code.client_phone == CLIENT
+    shown = codes.format_code(code.code)
+    assert answer == t(
+        "codes.issued_sent", code=shown, service="VCT", until="23/12/2026", phone="+8491****678"
+    )
+
+
 def test_ref_without_a_client_phone_and_with_a_clinic_number(world):
     with open_db(world) as s:
         from app.models import Clinic

@@ -207,3 +207,13 @@ def test_ten_thousand_characters_never_crash(text):
 def test_an_alias_followed_by_anything_after_a_space_keeps_its_keyword(alias, tail):
     match = parse_keyword(f"{alias} 1{tail}")
     assert match.keyword in ALIASES  # a two-word alias may take over (HUY MA), never a crash
+
+
+def test_one_folding_serves_keywords_clinic_search_and_ussd_screens():
+    from app.channels.ussd import to_ascii
+    from app.domain import text
+
+    assert fold is text.fold
+    assert text.strip_diacritics("Hẹn Điện Biên Phủ đ") == "Hen Dien Bien Phu d"
+    assert fold("phòng khám") == "PHONG KHAM"
+    assert to_ascii("Điện Biên\tPhủ ✓") == "Dien Bien Phu ?"

@@ -108,14 +108,60 @@ def test_every_reminder_text_exists_in_every_language_and_is_discreet():
 # ---------------------------------------------------------------- code expiry
 
 
-def test_code_expiry_nudge_is_due_days_before_expiry(demo, settings, now):
-    code = make_code(demo)
+def test_code_expiry_nudge_is_due_on_a_morning_days_before_expiry(demo, settings, now):
+    code = make_code(demo)  # expires 24/12 10:00 local
     r = reminders.schedule_code_expiry_nudge(demo, settings, code)
     assert r.kind == ReminderKind.code_expiry and r.status == ReminderStatus.pending
-    assert r.due_at == code.expires_at - timedelta(days=settings.code_expiry_nudge_days)
+    assert settings.code_expiry_nudge_days == 3 and settings.appointment_morning_hour == 8
+    assert r.due_at == datetime(2026, 12, 21, 8, 0, tzinfo=HCM)
     assert (r.phone, r.code_id, r.text_key) == (CLIENT, code.id, "reminder.code_expiry")
     assert r.params["code"] == "4821-5093"
     assert reminders.schedule_code_expiry_nudge(demo, settings, code).id == r.id  # once only
+
+
+def issue_vct_code(session, settings):
+    from app.domain.codes import issue_code
+    from app.models import Channel
+
+    return issue_code(
+        session,
+        settings,
+        service="VCT",
+        worker=None,
+        client_phone=CLIENT,
+        clinic_id=None,
+        channel=Channel.api,
+        actor="test",
+    )
+
+
+def test_the_client_gets_the_expiry_nudge_in_the_morning_three_days_before_the_last_day(
+    demo, db, settings, now, frozen_clock
+):
+    # issued Tuesday 24/11 10:00 local, valid through 24/12 (30 days, VCT)
+    code = issue_vct_code(demo, settings)
+    demo.commit()
+    assert code.expires_at == datetime(2026, 12, 24, 23, 59, 59, tzinfo=HCM)
+    gateway = MemoryGateway()
+    d = dispatcher(db, settings, gateway, quiet_hours="21:00-07:00")  # the default quiet hours
+    try:
+        assert d.tick() == 1  # the SMS telling the client the code
+        frozen_clock(datetime(2026, 12, 21, 7, 59, tzinfo=HCM).astimezone(UTC))
+        assert d.tick() == 0  # not at 07:00 when the quiet hours end: it is not due yet
+        frozen_clock(datetime(2026, 12, 21, 8, 0, tzinfo=HCM).astimezone(UTC))
+        assert d.tick() == 1
+    finally:
+        d.stop_background()
+    [_, nudge] = gateway.to(CLIENT)
+    assert "24/12/2026" in nudge
+
+
+def test_with_no_days_of_notice_the_nudge_goes_the_morning_of_the_last_day(demo, db, settings, now):
+    settings = settings.model_copy(update={"code_expiry_nudge_days": 0})
+    code = issue_vct_code(demo, settings)
+    [nudge] = demo.exec(select(Reminder).where(Reminder.code_id == code.id)).all()
+    assert nudge.due_at == datetime(2026, 12, 24, 8, 0, tzinfo=HCM)
+    assert nudge.due_at < code.expires_at
 
 
 def test_no_nudge_without_a_client_phone_or_when_the_moment_has_passed(demo, settings, now):
@@ -252,19 +298,10 @@ def test_redemption_cancels_the_codes_reminders_through_the_domain(demo, setting
 
 
 def test_redeeming_a_code_cancels_its_nudge_and_schedules_the_retest(demo, settings, now):
-    from app.domain.codes import issue_code, redeem_code
+    from app.domain.codes import redeem_code
     from app.models import Channel
 
-    code = issue_code(
-        demo,
-        settings,
-        service="VCT",
-        worker=None,
-        client_phone=CLIENT,
-        clinic_id=None,
-        channel=Channel.api,
-        actor="test",
-    )
+    code = issue_vct_code(demo, settings)
     [nudge] = demo.exec(select(Reminder).where(Reminder.code_id == code.id)).all()
     assert nudge.kind == ReminderKind.code_expiry
     redeem_code(demo, settings, code.code, clinic=clinic(demo), channel=Channel.api, actor="test")
@@ -318,16 +355,21 @@ def test_custom_reminder_is_validated_and_audited(demo, settings, now):
         )
 
 
-def test_cancel_one_reminder_once(demo, settings, now):
-    r = reminders.schedule_custom(
-        demo,
+def checkin(session, settings, due_at) -> Reminder:
+    """A custom check-in reminder for CLIENT (admin API), due at `due_at`."""
+    return reminders.schedule_custom(
+        session,
         settings,
         phone=CLIENT,
-        due_at=NOW + timedelta(days=1),
+        due_at=due_at,
         text_key="reminder.custom_checkin",
         params={},
         actor="a",
     )
+
+
+def test_cancel_one_reminder_once(demo, settings, now):
+    r = checkin(demo, settings, NOW + timedelta(days=1))
     done = reminders.cancel_reminder(demo, r.id, actor="admin")
     assert (done.status, done.cancelled_at) == (ReminderStatus.cancelled, NOW)
     with pytest.raises(reminders.ReminderNotCancellable):
@@ -338,24 +380,8 @@ def test_cancel_one_reminder_once(demo, settings, now):
 
 def test_next_for_phone_is_the_earliest_still_to_send(demo, settings, now):
     assert reminders.next_for_phone(demo, CLIENT) is None
-    later = reminders.schedule_custom(
-        demo,
-        settings,
-        phone=CLIENT,
-        due_at=NOW + timedelta(days=5),
-        text_key="reminder.custom_checkin",
-        params={},
-        actor="a",
-    )
-    sooner = reminders.schedule_custom(
-        demo,
-        settings,
-        phone=CLIENT,
-        due_at=NOW + timedelta(days=2),
-        text_key="reminder.custom_checkin",
-        params={},
-        actor="a",
-    )
+    later = checkin(demo, settings, NOW + timedelta(days=5))
+    sooner = checkin(demo, settings, NOW + timedelta(days=2))
     assert reminders.next_for_phone(demo, CLIENT).id == sooner.id
     reminders.cancel_reminder(demo, sooner.id, actor="a")
     assert reminders.next_for_phone(demo, CLIENT).id == later.id

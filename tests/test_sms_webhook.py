@@ -18,9 +18,19 @@ from sqlmodel import select
 
 from app.channels import sms as sms_channel
 from app.demo import DEMO_CLINIC_PHONE, DEMO_WORKER_PHONE
+from app.domain.codes import format_code
 from app.main import create_app
 from app.messages import count_segments, render
-from app.models import Appointment, Clinic, ClinicService, Message, MessageKind, Person, Service
+from app.models import (
+    Appointment,
+    Clinic,
+    ClinicService,
+    Message,
+    MessageKind,
+    Person,
+    ReferralCode,
+    Service,
+)
 from app.sending.outbox import queue_rendered
 from tests.conftest import WEBHOOK_TOKEN
 from tests.discretion import assert_discreet
@@ -280,13 +290,30 @@ def test_lang_switches_every_later_reply(client, session, gateway):
     send(client, "lang vi")
     send(client, "giúp")
     assert gateway.to(CLIENT) == [
-        render("sms.lang_set", "en", name="en"),
+        render("sms.lang_set", "en", name="English"),
         render("sms.help_client", "en"),
-        render("sms.lang_set", "vi", name="vi"),
+        render("sms.lang_set", "vi", name="Tiếng Việt"),
         render("sms.help_client", "vi"),
     ]
     session.expire_all()
     assert session.exec(select(Person).where(Person.phone == CLIENT)).one().language == "vi"
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("LANG English", "en"),
+        ("NGONNGU tiếng việt", "vi"),
+        ("ngon ngu Tieng Viet khong dau", "vi-ascii"),
+        ("LANG VI-ASCII.", "vi-ascii"),
+    ],
+)
+def test_lang_takes_a_language_code_or_its_name(client, session, gateway, text, language):
+    send(client, text)
+    name = render("sms.language_name", language)
+    assert gateway.to(CLIENT) == [render("sms.lang_set", language, name=name)]
+    session.expire_all()
+    assert session.exec(select(Person).where(Person.phone == CLIENT)).one().language == language
 
 
 def test_an_unknown_language_gets_the_list(client, gateway):
@@ -356,6 +383,19 @@ def test_auto_replies_are_capped_per_phone_per_hour(client, session, settings, g
     frozen_clock(NOON + timedelta(hours=1, minutes=1))
     send(client, "HELP")
     assert len(gateway.to(CLIENT)) == limit + 1
+
+
+def test_registered_workers_and_clinic_desks_get_every_reply(client, demo, settings, gateway):
+    # a worker issuing many codes in an hour must see each code
+    limit = settings.auto_reply_limit_per_hour
+    for i in range(limit + 2):
+        send(client, f"REF VCT 09120002{i:02d}", phone=DEMO_WORKER_PHONE)
+        send(client, "HELP", phone=DEMO_CLINIC_PHONE)
+    worker_replies = gateway.to(DEMO_WORKER_PHONE)
+    issued = [format_code(row.code) for row in demo.exec(select(ReferralCode).order_by(ReferralCode.id))]
+    assert len(issued) == len(worker_replies) == limit + 2
+    assert all(code in reply for code, reply in zip(issued, worker_replies, strict=True))
+    assert len(gateway.to(DEMO_CLINIC_PHONE)) == limit + 2
 
 
 # ---------------------------------------------------------------- CLINIC and MORE
@@ -442,6 +482,14 @@ def test_clinic_pages_fit_two_segments_and_more_walks_through_all(
         assert_discreet(page)
     shown = [name for name in names for page in pages if name in page]
     assert shown == names  # every clinic once, in order
+
+
+def test_a_clinic_entry_names_its_district_once(client, demo, gateway):
+    send(client, "PK dong da")
+    send(client, "PK him lam")
+    dong_da, him_lam = gateway.to(CLIENT)
+    assert "108 Ton Duc Thang, Dong Da. Gio:" in dong_da  # the address already names it
+    assert "12 Vo Nguyen Giap, Him Lam, Dien Bien Phu. Gio:" in him_lam
 
 
 def test_more_without_a_listing_says_how_to_start(client, gateway):

@@ -229,6 +229,28 @@ def test_client_checks_a_valid_code(client, demo, settings):
     assert answer.startswith("END ") and codes.format_code(code) in answer and "Tu van suc khoe" in answer
 
 
+def test_a_code_for_a_closed_clinic_is_shown_as_valid_anywhere_as_by_sms(client, demo, settings):
+    clinic = demo.exec(select(Clinic).where(Clinic.display_name == "Phong kham Him Lam")).one()
+    worker = demo.exec(select(Worker).where(Worker.phone == DEMO_WORKER_PHONE)).one()
+    row = codes.issue_code(
+        demo,
+        settings,
+        service="VCT",
+        worker=worker,
+        client_phone=CLIENT,
+        clinic_id=clinic.id,
+        channel=Channel.sms,
+        actor="test",
+    )
+    clinic.active = False
+    demo.add(clinic)
+    demo.commit()
+    answer = dial(client, CLIENT, "2", row.code)
+    until = row.expires_at.astimezone(settings.tz).strftime("%d/%m/%Y")
+    expected = t("ussd.code_valid", code=codes.format_code(row.code), until=until, service="Tu van suc khoe")
+    assert answer == "END " + expected
+
+
 def test_checking_a_code_with_dashes_or_spaces_works(client, demo, settings):
     code = issue(demo, settings)
     assert codes.format_code(code) in dial(client, CLIENT, "2", codes.format_code(code))
@@ -304,6 +326,14 @@ def test_client_sets_the_language(client, demo):
     assert dial(client, CLIENT).startswith(
         "CON " + render("ussd.title", "en") + "\n1 " + render("ussd.opt_find_clinic", "en")
     )
+
+
+def test_choosing_vietnamese_with_diacritics_confirms_that_choice(client, demo):
+    vietnamese = languages().index("vi") + 1
+    assert dial(client, CLIENT, "5", str(vietnamese)) == "END " + to_ascii(render("ussd.language_set", "vi"))
+    assert "khong dau" not in render("ussd.language_set", "vi")
+    demo.expire_all()
+    assert demo.exec(select(Person).where(Person.phone == CLIENT)).one().language == "vi"
 
 
 def test_vietnamese_with_diacritics_is_shown_without_them(client, demo):
@@ -427,6 +457,17 @@ def test_worker_issues_a_code_without_a_client_phone(client, demo):
     assert done.startswith("END ") and codes.format_code(row.code) in done
 
 
+def test_issuing_to_a_client_who_stopped_messages_tells_the_worker_to_hand_it_over(client, demo, settings):
+    people.set_opt_out(demo, CLIENT, True)
+    demo.commit()
+    done = dial(client, DEMO_WORKER_PHONE, "1", "1", CLIENT_LOCAL, "1")
+    [row] = demo.exec(select(ReferralCode)).all()
+    until = row.expires_at.astimezone(settings.tz).strftime("%d/%m/%Y")
+    values = dict(code=codes.format_code(row.code), service="Tu van suc khoe", until=until)
+    assert done == "END " + t("ussd.issued_not_sent", **values)
+    assert all(m.status != MessageStatus.queued for m in outbound_to(demo, CLIENT))
+
+
 def test_worker_gives_an_invalid_client_phone_and_is_asked_again(client, demo):
     again = dial(client, DEMO_WORKER_PHONE, "1", "1", "12")
     assert again.startswith("CON " + t("ussd.bad_phone") + "\n" + t("ussd.enter_client_phone"))
@@ -487,6 +528,17 @@ def test_clinic_books_an_appointment(client, demo, settings):
     assert (local.strftime("%d%m"), local.hour, local.minute) == (day, 14, 30)
     assert dial(client, CLIENT, "3").startswith("END ")
     assert "14:30" in dial(client, CLIENT, "3")
+
+
+def test_booking_for_a_client_who_stopped_messages_says_no_reminders_go(client, demo, settings):
+    code = issue(demo, settings)
+    people.set_opt_out(demo, CLIENT, True)
+    demo.commit()
+    day = local_ddmm(2, settings)
+    done = dial(client, DEMO_CLINIC_PHONE, "2", code, day, "1430", "1")
+    [appt] = demo.exec(select(Appointment)).all()
+    when = appt.starts_at.astimezone(settings.tz).strftime("%d/%m/%Y %H:%M")
+    assert done == "END " + t("ussd.booked_no_sms", when=when)
 
 
 def test_booking_asks_again_for_a_bad_code_date_or_time(client, demo, settings):

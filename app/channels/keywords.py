@@ -24,6 +24,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from app.domain.text import fold
+
 # canonical keyword -> aliases (folded: upper case, no diacritics)
 ALIASES: dict[str, tuple[str, ...]] = {
     "HELP": ("HELP", "GIUP", "?"),
@@ -64,12 +66,6 @@ class KeywordMatch:
     alias: str = ""  # what was recognised (folded)
     typo: bool = False
     bare_code: bool = False
-
-
-def fold(text: str) -> str:
-    """Upper case, without diacritics (`Hẹn` -> `HEN`, `đ` -> `D`)."""
-    text = text.replace("đ", "d").replace("Đ", "D")
-    return "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn").upper()
 
 
 def edit_distance_at_most_one(a: str, b: str) -> bool:

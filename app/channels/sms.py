@@ -33,6 +33,7 @@ from app.domain import appointments, audit, clinics, reminders
 from app.domain.errors import DomainError
 from app.domain.people import Caller, get_person, resolve_caller, set_language, set_opt_out
 from app.domain.phones import mask_phone
+from app.domain.text import fold
 from app.messages import UnknownMessageKey, count_segments, languages, render
 from app.models import Channel, Clinic, Direction, Message, MessageKind, MessageStatus, Role
 from app.sending.outbox import queue_message
@@ -83,7 +84,10 @@ class SmsContext:
 
     def reply_text(self, text: str, *, force: bool = False, capped: bool = True) -> Message:
         """Queue an already rendered reply (subject to opt-out unless `force`,
-        and to the auto-reply cap unless `capped=False`)."""
+        and to the auto-reply cap unless `capped=False`). The cap guards
+        against loops with unknown robots: it applies to clients only, since
+        a registered worker or clinic desk needs every answer (a capped REF
+        reply would leave the worker without the code just issued)."""
         message = queue_message(
             self.session,
             phone=self.caller.phone,
@@ -93,6 +97,7 @@ class SmsContext:
             in_reply_to=self.inbound.id,
             force=force,
         )
+        capped = capped and self.caller.role == Role.client
         if message.status == MessageStatus.queued and capped and self._over_cap():
             message.status = MessageStatus.skipped
             message.error = REPLY_CAP_ERROR
@@ -324,12 +329,19 @@ def _start(ctx: SmsContext) -> None:
     ctx.reply("sms.start_confirm")
 
 
+def _alnum_key(text: str) -> str:
+    return "".join(ch for ch in fold(text) if ch.isalnum())
+
+
 def _language_named(text: str) -> str | None:
-    word = "".join(ch for ch in text.lower() if ch.isalnum())
+    """The shipped language `text` names: its code (`vi-ascii`, `en`) or its
+    name in its own catalogue (`English`, `Tiếng Việt`, `tieng viet khong dau`)."""
+    word = _alnum_key(text)
     if not word:
         return None
     for language in languages():
-        if word == "".join(ch for ch in language if ch.isalnum()):
+        names = (language, render("sms.language_name", language), render("ussd.language_name", language))
+        if word in {_alnum_key(name) for name in names}:
             return language
     return None
 
@@ -342,7 +354,7 @@ def _lang(ctx: SmsContext) -> None:
         return
     set_language(ctx.session, ctx.caller.phone, language)
     ctx.caller = dataclasses.replace(ctx.caller, language=language)
-    ctx.reply("sms.lang_set", name=language)
+    ctx.reply("sms.lang_set", name=render("sms.language_name", language))
 
 
 # ---------------------------------------------------------------- CLINIC and MORE
@@ -366,6 +378,14 @@ def _shorten(entry: str, frame: Callable[[str], str]) -> str:
     return entry[:lo].rstrip() + ".."
 
 
+def _address_with_district(clinic: Clinic) -> str:
+    """The address, then the district unless the address already names it
+    (`108 Ton Duc Thang, Dong Da`, not `..., Dong Da, Dong Da`)."""
+    if not clinic.district or fold(clinic.district) in fold(clinic.address or ""):
+        return clinic.address
+    return f"{clinic.address}, {clinic.district}"
+
+
 def clinic_pages(found: list[Clinic], language: str) -> list[str]:
     """The listing of `found` cut into replies of at most two segments each,
     every page but the last ending with the MORE hint. Deterministic, so
@@ -378,8 +398,7 @@ def clinic_pages(found: list[Clinic], language: str) -> list[str]:
             language,
             n=i + 1,
             name=c.display_name,
-            address=c.address,
-            district=c.district,
+            address=_address_with_district(c),
             hours=c.hours,
         )
         for i, c in enumerate(found)

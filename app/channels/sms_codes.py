@@ -44,6 +44,8 @@ DATE_FORMAT = "%d/%m/%Y"
 _NUMBERISH = re.compile(r"^\+?[\d().\-]+$")
 _CODE_PART = re.compile(r"^[\d.\-]+$")
 MAX_CLINIC_NUMBER_DIGITS = 6
+_REF_SPLIT = re.compile(r"[\s,;]+")
+_WORD_TRIM = ".:!?\"'()"
 
 
 def _actor(ctx: SmsContext) -> str:
@@ -128,9 +130,16 @@ def split_code_and_rest(text: str) -> tuple[str, str]:
 # ---------------------------------------------------------------- worker
 
 
+def ref_words(args: str) -> list[str]:
+    """The words of REF's arguments; commas, semicolons and the punctuation
+    around a word are not part of it (`GT, Vct, 0912345678.`)."""
+    words = (word.strip(_WORD_TRIM) for word in _REF_SPLIT.split(args))
+    return [word for word in words if word]
+
+
 @handles("REF", roles={Role.worker})
 def _ref(ctx: SmsContext) -> None:
-    words = ctx.args.split()
+    words = ref_words(ctx.args)
     if not words:
         ctx.reply("codes.ref_usage", services=" ".join(codes.active_service_codes(ctx.session)))
         return
@@ -253,9 +262,9 @@ def _code(ctx: SmsContext) -> None:
         return
     row = codes.code_status(ctx.session, ctx.args, actor=_actor(ctx))
     service = ctx.session.get(Service, row.service_id)
-    clinic = ctx.session.get(Clinic, row.clinic_id) if row.clinic_id else None
+    clinic = clinics.active_clinic(ctx.session, row.clinic_id)
     values = dict(code=codes.format_code(row.code), until=_until(ctx, row), service=service.display_name)
-    if clinic is not None and clinic.active:
+    if clinic is not None:
         ctx.reply(
             "codes.status_valid_clinic",
             clinic=clinic.display_name,

@@ -32,6 +32,7 @@ from app.config import Settings
 from app.domain import people
 from app.domain.errors import DomainError
 from app.domain.phones import try_normalize_phone
+from app.domain.text import strip_diacritics
 from app.messages import UnknownMessageKey, languages, render
 from app.models import Direction, Message, MessageStatus, Role
 
@@ -50,14 +51,8 @@ _CHOICE = re.compile(r"^[1-9]$")
 def to_ascii(text: str) -> str:
     """Plain ASCII for a handset: diacritics dropped (đ -> d), tabs and
     carriage returns as spaces, anything else unprintable as `?`."""
-    text = text.replace("đ", "d").replace("Đ", "D").replace("\r", " ").replace("\t", " ")
-    decomposed = unicodedata.normalize("NFKD", text)
-    out = []
-    for ch in decomposed:
-        if unicodedata.combining(ch):
-            continue
-        out.append(ch if ch == "\n" or " " <= ch <= "~" else "?")
-    return "".join(out)
+    text = strip_diacritics(unicodedata.normalize("NFKC", text.replace("\r", " ").replace("\t", " ")))
+    return "".join(ch if ch == "\n" or " " <= ch <= "~" else "?" for ch in text)
 
 
 @lru_cache

@@ -36,7 +36,6 @@ from app.channels.ussd import (
     shipped_languages,
     shorten,
     to_ascii,
-    ussd_language,
 )
 from app.domain import appointments, audit, clinics, codes, people, reminders
 from app.domain.errors import DomainError, InvalidPhone
@@ -137,8 +136,8 @@ class Clinics(Paged):
 
 
 def _clinic_facts(ctx: Ctx, clinic_id: int) -> dict[str, str] | None:
-    clinic = ctx.session.get(Clinic, clinic_id)
-    if clinic is None or not clinic.active:
+    clinic = clinics.active_clinic(ctx.session, clinic_id)
+    if clinic is None:
         return None
     services = ", ".join(s.display_name for s in clinics.services_of(ctx.session, clinic.id))
     return {
@@ -194,7 +193,7 @@ def code_status_text(ctx: Ctx, code: str) -> str:
     codes.check_wrong_code_throttle(ctx.session, ctx.settings, ctx.caller.phone)
     row = codes.code_status(ctx.session, code, actor=audit.phone_actor(ctx.caller.phone))
     service = ctx.session.get(Service, row.service_id)
-    clinic = ctx.session.get(Clinic, row.clinic_id) if row.clinic_id else None
+    clinic = clinics.active_clinic(ctx.session, row.clinic_id)
     values = {
         "code": codes.format_code(row.code),
         "until": ctx.local(row.expires_at),
@@ -271,7 +270,8 @@ class Language(Paged):
     def pick(self, ctx, frame, value):
         def run() -> str:
             people.set_language(ctx.session, ctx.caller.phone, value)
-            return fixed_text("ussd.language_set", ussd_language(value))
+            # in the language chosen (every [ussd] text is ASCII, `vi` too)
+            return fixed_text("ussd.language_set", value)
 
         return Act(run)
 
@@ -345,7 +345,11 @@ class IssueConfirm(Confirm):
             "service": service.display_name,
             "until": ctx.local(row.expires_at),
         }
-        return ctx.t("ussd.issued_to" if phone else "ussd.issued", **values)
+        if not phone:
+            return ctx.t("ussd.issued", **values)
+        # as SMS: the worker must know when the client will not get the code
+        opted_out = people.is_opted_out(ctx.session, phone)
+        return ctx.t("ussd.issued_not_sent" if opted_out else "ussd.issued_to", **values)
 
 
 def worker_stats_text(ctx: Ctx) -> str:
@@ -465,4 +469,6 @@ class BookConfirm(Confirm):
             clinic=_staff_clinic(ctx),
             actor=audit.phone_actor(ctx.caller.phone),
         )
-        return ctx.t("ussd.booked", when=ctx.local(appt.starts_at, "%d/%m/%Y %H:%M"))
+        opted_out = people.is_opted_out(ctx.session, appt.client_phone)
+        key = "ussd.booked_no_sms" if opted_out else "ussd.booked"
+        return ctx.t(key, when=ctx.local(appt.starts_at, "%d/%m/%Y %H:%M"))

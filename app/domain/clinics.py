@@ -7,11 +7,11 @@ Matching ignores case, Vietnamese diacritics and spaces: `dien bien`,
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from sqlmodel import Session, select
 
 from app.domain.errors import NotFound
+from app.domain.text import strip_diacritics
 from app.models import Clinic, ClinicService, ClinicStaff, Service
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
@@ -20,9 +20,7 @@ _MAX_QUERY = 80
 
 def _key(text: str | None) -> str:
     """Folded form for matching: lower case, no diacritics, no spaces."""
-    text = (text or "").replace("đ", "d").replace("Đ", "D")
-    text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
-    return _NOT_ALNUM.sub("", text.lower())
+    return _NOT_ALNUM.sub("", strip_diacritics(text or "").lower())
 
 
 def _active_clinics(session: Session) -> list[Clinic]:
@@ -78,6 +76,13 @@ def districts(session: Session) -> list[str]:
 def services_of(session: Session, clinic_id: int) -> list[Service]:
     """Active services offered by the clinic, by code."""
     return _services_by_clinic(session, [clinic_id])[clinic_id]
+
+
+def active_clinic(session: Session, clinic_id: int | None) -> Clinic | None:
+    """The clinic of `clinic_id` if it is active, else None: where a client
+    can still be sent (a code naming a closed clinic is good at any clinic)."""
+    clinic = session.get(Clinic, clinic_id) if clinic_id else None
+    return clinic if clinic is not None and clinic.active else None
 
 
 def clinic_for_staff(session: Session, staff: ClinicStaff) -> Clinic:

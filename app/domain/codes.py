@@ -35,6 +35,7 @@ from app.domain import audit, reminders
 from app.domain.errors import DomainError, NotFound
 from app.domain.people import get_person
 from app.domain.phones import normalize_phone
+from app.domain.text import fold
 from app.models import (
     AuditLog,
     Channel,
@@ -132,12 +133,6 @@ class Throttled(DomainError):
 
 
 # ---------------------------------------------------------------- text form
-
-
-def fold(text: str) -> str:
-    """Upper case without Vietnamese diacritics (`mã` -> `MA`)."""
-    text = text.replace("đ", "d").replace("Đ", "D")
-    return "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn").upper()
 
 
 def parse_code(text: str | None) -> str:
@@ -469,9 +464,10 @@ def redeem_code(
     session: Session, settings: Settings, code: str, *, clinic: Clinic, channel: Channel, actor: str
 ) -> Redemption:
     """Redeem `code` at `clinic`, at most once ever: one conditional UPDATE
-    (issued and not past expiry -> redeemed) decides among concurrent
-    attempts; the unique `redemption.code_id` is the last guard. Stores the
-    clinic, time, channel and actor; tells the issuing worker (never the
+    (issued and not past expiry -> redeemed, with `redeemed_at` and
+    `redeemed_clinic_id`) decides among concurrent attempts; the unique
+    `redemption.code_id` is the last guard. Stores the clinic, time,
+    channel and actor; tells the issuing worker (never the
     client's number); cancels the code's reminders; schedules the re-test
     reminder when the service has one (VCT; see reminders). Every attempt is audited.
     Raises MalformedCode, UnknownCode, ClinicInactive, AlreadyRedeemed,
@@ -496,29 +492,7 @@ def redeem_code(
             code=format_code(row.code),
         )
     if failure is None:
-        changed = session.exec(
-            update(ReferralCode)
-            .where(
-                ReferralCode.id == row.id,
-                ReferralCode.state == CodeState.issued,
-                ReferralCode.expires_at > now,
-            )
-            .values(state=CodeState.redeemed)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        session.refresh(row)
-        if changed != 1:
-            failure = state_error(row, now)
-    if failure is None:
-        try:
-            with session.begin_nested():
-                redemption = Redemption(
-                    code_id=row.id, clinic_id=clinic.id, redeemed_at=now, channel=channel, actor=actor
-                )
-                session.add(redemption)
-                session.flush()
-        except IntegrityError:
-            failure = AlreadyRedeemed("code was already used", code=format_code(row.code))
+        redemption, failure = _record_redemption(session, row, clinic, channel, actor, now)
     if failure is not None:
         _audit_attempt(
             session, actor, "code.redeem", failure, code, row, clinic_id=clinic.id, channel=str(channel)
@@ -539,6 +513,43 @@ def redeem_code(
     reminders.cancel_for_code(session, row.id, "redeemed")
     reminders.schedule_retest(session, settings, row, now)  # decides whether the service has one (VCT)
     return redemption
+
+
+def _record_redemption(
+    session: Session, row: ReferralCode, clinic: Clinic, channel: Channel, actor: str, now: datetime
+) -> tuple[Redemption | None, DomainError | None]:
+    """The redemption itself, in one savepoint: one conditional UPDATE of the
+    code (issued and not past expiry -> redeemed, with the time and clinic
+    the statistics read) and the `redemption` row. Among concurrent attempts
+    the UPDATE lets exactly one through; the unique `redemption.code_id` is
+    the last guard, and if it fires the UPDATE is rolled back with it, so
+    the code never carries a redemption that is not there.
+    Returns (redemption, None) or (None, the refusal)."""
+    try:
+        with session.begin_nested():
+            changed = session.exec(
+                update(ReferralCode)
+                .where(
+                    ReferralCode.id == row.id,
+                    ReferralCode.state == CodeState.issued,
+                    ReferralCode.expires_at > now,
+                )
+                .values(state=CodeState.redeemed, redeemed_at=now, redeemed_clinic_id=clinic.id)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if changed != 1:
+                session.refresh(row)
+                return None, state_error(row, now)
+            redemption = Redemption(
+                code_id=row.id, clinic_id=clinic.id, redeemed_at=now, channel=channel, actor=actor
+            )
+            session.add(redemption)
+            session.flush()
+    except IntegrityError:
+        session.refresh(row)
+        return None, AlreadyRedeemed("code was already used", code=format_code(row.code))
+    session.refresh(row)
+    return redemption, None
 
 
 def _tell_worker(session, settings, row: ReferralCode, svc: Service, clinic: Clinic, now: datetime) -> None:

@@ -3,8 +3,9 @@ outbound SMS when they fall due. The database is the truth: scheduling is an
 INSERT in the caller's transaction, cancelling one conditional UPDATE.
 
 Kinds (ReminderKind):
-- `code_expiry`: `CODE_EXPIRY_NUDGE_DAYS` before an unredeemed code with a
-  client phone expires; cancelled when the code is redeemed or voided.
+- `code_expiry`: at `APPOINTMENT_MORNING_HOUR` on the local day
+  `CODE_EXPIRY_NUDGE_DAYS` before the last valid day of an unredeemed code
+  with a client phone; cancelled when the code is redeemed or voided.
 - `appointment_day_before` (the local day before, at
   `APPOINTMENT_MORNING_HOUR`) and `appointment_soon`
   (`APPOINTMENT_SOON_HOURS` before); cancelled with the appointment.
@@ -113,16 +114,28 @@ def _create(
 # ---------------------------------------------------------------- scheduling
 
 
+def code_expiry_nudge_at(code: ReferralCode, settings: Settings) -> datetime:
+    """When the nudge for `code` is due: the morning (`appointment_morning_hour`,
+    local) of the day `code_expiry_nudge_days` before its last valid day.
+    Not `expires_at` minus N days: that is 23:59:59, inside the quiet hours,
+    and would go out the next morning, a day late."""
+    from app.domain.codes import local_valid_until  # codes imports this module
+
+    day = local_valid_until(code, settings.tz) - timedelta(days=settings.code_expiry_nudge_days)
+    return _local_moment(day, settings.appointment_morning_hour, settings)
+
+
 def schedule_code_expiry_nudge(session: Session, settings: Settings, code: ReferralCode) -> Reminder | None:
-    """The nudge `code_expiry_nudge_days` before `code` expires. None when the
-    code has no client phone, is not issued, or that moment has passed.
-    Scheduling twice returns the reminder already there."""
+    """The nudge on the morning `code_expiry_nudge_days` before `code`'s last
+    valid day (`code_expiry_nudge_at`). None when the code has no client
+    phone, is not issued, or that moment has passed. Scheduling twice
+    returns the reminder already there."""
     from app.domain.codes import format_code, local_valid_until  # codes imports this module
 
     if not code.client_phone or code.state != CodeState.issued:
         return None
-    due_at = code.expires_at - timedelta(days=settings.code_expiry_nudge_days)
-    if due_at <= clock.now():
+    due_at = code_expiry_nudge_at(code, settings)
+    if due_at <= clock.now() or due_at >= code.expires_at:
         return None
     existing = _active(session, ReminderKind.code_expiry, code_id=code.id)
     if existing is not None:

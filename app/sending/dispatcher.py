@@ -1,6 +1,7 @@
 """The dispatcher: due reminders become outbound messages, due outbound
 messages go to the gateway. The database is the truth; this process holds
-nothing that matters after a restart.
+nothing that matters after a restart. The rules of when a message may go
+(quiet hours, back-off, the send rate) are in `app.sending.pacing`.
 
 Two queues, both claimed atomically with a lease (`claimed_by`,
 `claimed_until`), so several dispatcher processes never take the same row,
@@ -9,21 +10,27 @@ and a row whose process died is taken again once its lease has run out:
   UPDATE SKIP LOCKED) RETURNING …`;
 - SQLite: the same single `UPDATE … RETURNING` (SQLite has one writer at a
   time, so the statement is atomic; FOR UPDATE is not rendered).
+`claimed_by` names the claim, not only the process (`_claim_token`): every
+later write is conditional on it, so a claim that lost its lease (even to
+this same process) changes nothing any more.
 
 1. Reminders (`pending` and due, or `claimed` with an expired lease): each in
-   its own transaction: invalid phone or unknown text key -> `failed`;
-   opted out -> `skipped`; no longer relevant (code redeemed, appointment
-   cancelled or past) -> `skipped`; inside quiet hours -> back to `pending`,
-   due when they end; otherwise the text is rendered in the person's
-   language and queued in the outbox (`app.sending.outbox.queue_message`),
-   and the reminder is `sent`. The final UPDATE is conditional on the claim
-   still being ours, so a reminder cancelled meanwhile sends nothing.
-2. Messages (`queued` and due, or `sending` with an expired lease): sent by a
-   thread pool (`DISPATCH_CONCURRENCY`) so a slow gateway does not slow the
-   rate, each call after a slot from the rate limiter (`SEND_RATE_PER_SECOND`,
-   never exceeded). Retryable gateway errors (429, timeouts, 5xx) go back to
-   `queued` with exponential back-off and jitter until `MAX_SEND_ATTEMPTS`,
-   then `failed`; a non-retryable error is `failed` at once.
+   its own savepoint, the batch in one transaction: invalid phone or unknown
+   text key -> `failed`; opted out -> `skipped`; no longer relevant (code
+   redeemed, appointment cancelled or past) -> `skipped`; inside quiet hours
+   -> back to `pending`, due when they end; otherwise the text is rendered
+   in the person's language and queued in the outbox
+   (`app.sending.outbox.queue_message`), and the reminder is `sent`. The
+   final UPDATE is conditional on the claim still being ours, so a reminder
+   cancelled meanwhile queues nothing.
+2. Messages (`queued` and due, or `sending` with an expired lease): a message
+   whose phone opted out after it was queued is `skipped` in the claiming
+   transaction; the rest are sent by a thread pool (`DISPATCH_CONCURRENCY`)
+   so a slow gateway does not slow the rate, each call after a grant from
+   the rate limiter, and only while the call still fits in the lease.
+   Retryable gateway errors (429, timeouts, 5xx) go back to `queued` with
+   exponential back-off and jitter until `MAX_SEND_ATTEMPTS`, then `failed`;
+   a non-retryable error is `failed` at once.
 
 APScheduler (3.x) drives only the periodic `tick` (one interval job,
 max_instances=1, coalesce); never one job per reminder. `send_now(ids)`
@@ -31,25 +38,25 @@ sends webhook replies at once, claimed the same way, so a tick running at
 the same moment never sends them twice. Stopping (`stop_background`,
 SIGTERM in `run_forever`) lets gateway calls in flight finish and hands the
 claimed-but-unsent rows back (un-claimed) for the next process.
+
+The rate limiter is per process: a web process with DISPATCH_IN_PROCESS and
+a `hen dispatcher` beside it may together send up to twice the rate.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import random
 import signal
 import socket
 import threading
-import time
 import uuid
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from datetime import time as dtime
-from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import and_, or_, select, update
@@ -59,98 +66,20 @@ from sqlmodel import Session
 from app import clock
 from app.config import Settings
 from app.domain import reminders as reminder_rules
+from app.domain.codes import expire_due_codes
 from app.domain.phones import mask_phone, try_normalize_phone
 from app.messages import UnknownMessageKey
 from app.models import Message, MessageKind, MessageStatus, Person, Reminder, ReminderStatus
 from app.sending.gateway import Gateway, GatewayError, SendResult
 from app.sending.outbox import queue_message
+from app.sending.pacing import RateLimiter, backoff_seconds, quiet_until
 
 log = logging.getLogger("hen.dispatcher")
 
-MAX_BACKOFF_SECONDS = 6 * 3600
 MAX_WINDOW = 1000
-_EPSILON = 1e-6  # a microsecond: float rounding must not make a sleep loop spin
 
 _reminders = Reminder.__table__
 _messages = Message.__table__
-
-
-# ---------------------------------------------------------------- pure rules
-
-
-def quiet_until(at: datetime, window: tuple[dtime, dtime] | None, tz: ZoneInfo) -> datetime | None:
-    """When the quiet window containing `at` ends (aware UTC), or None when
-    `at` is outside it (or there is no window). The window is local time in
-    `tz` and may cross midnight (21:00-07:00)."""
-    if window is None:
-        return None
-    start, end = window
-    local = at.astimezone(tz)
-    now = local.time().replace(tzinfo=None)
-    if start < end:
-        inside = start <= now < end
-        end_day = local.date()
-    else:
-        inside = now >= start or now < end
-        end_day = local.date() if now < end else local.date() + timedelta(days=1)
-    if not inside:
-        return None
-    return datetime.combine(end_day, end, tzinfo=tz).astimezone(UTC)
-
-
-def backoff_seconds(attempt: int, base: float, rng: random.Random | None = None) -> float:
-    """Delay before attempt `attempt + 1`: base * 2^(attempt-1), capped, with
-    "equal jitter" (half fixed, half random) so failed senders spread out."""
-    step = min(base * 2 ** max(attempt - 1, 0), MAX_BACKOFF_SECONDS)
-    return step / 2 + (rng or random).uniform(0, step / 2)
-
-
-class RateLimiter:
-    """At most `rate` sends a second, process-wide (thread-safe).
-
-    Grants follow an even schedule, one every 1/rate (a token bucket of
-    depth one, GCRA-style: idle time builds up no burst); a grant that comes
-    late because its thread woke up late keeps the schedule, so the long-run
-    rate is the configured one even on a loaded machine. On top, a sliding
-    one-second log makes sure no one-second window ever holds more than
-    `rate` grants. `monotonic` and `sleep` are injectable for tests."""
-
-    def __init__(
-        self,
-        rate: float,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ):
-        self.interval = 1.0 / rate
-        self.per_second = max(1, int(rate + _EPSILON))
-        self._monotonic = monotonic
-        self._sleep = sleep
-        self._next: float | None = None
-        self._recent: deque[float] = deque(maxlen=self.per_second)
-        self._lock = threading.Lock()
-
-    def acquire(self, stop: threading.Event | None = None) -> bool:
-        """Wait for the next grant. False when `stop` is set meanwhile."""
-        with self._lock:
-            while True:
-                if stop is not None and stop.is_set():
-                    return False
-                now = self._monotonic()
-                # the slot: the schedule, unless we were idle for more than one interval
-                slot = self._next if self._next is not None and now - self._next < self.interval else now
-                wait_for = slot - now
-                full = len(self._recent) == self.per_second
-                window_wait = self._recent[0] + 1.0 - now if full else 0.0
-                if window_wait > 0:  # strict: the oldest grant must have left the window
-                    wait_for = max(wait_for, window_wait, _EPSILON)
-                if wait_for <= _EPSILON:
-                    self._recent.append(now)
-                    self._next = max(slot + self.interval, now + self.interval / 2)
-                    return True
-                if stop is not None:
-                    stop.wait(wait_for)
-                else:
-                    self._sleep(wait_for)
 
 
 class _Lost(Exception):
@@ -164,6 +93,8 @@ class ClaimedMessage:
     text: str
     kind: str
     attempts: int  # including this one
+    claim: str  # `claimed_by` of this claim: the row is ours while it still says so
+    claimed_until: datetime
 
 
 # ---------------------------------------------------------------- dispatcher
@@ -175,6 +106,7 @@ class Dispatcher:
         self.gateway = gateway
         self.settings = settings
         self.worker_id = f"{socket.gethostname()[:30]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._claims = itertools.count(1)
         # one limiter per dispatcher, and one dispatcher per process: the web
         # process's ticks and send_now share it
         self.limiter = RateLimiter(settings.send_rate_per_second)
@@ -256,10 +188,9 @@ class Dispatcher:
         if not ids or self._stop.is_set():
             return 0
         now = clock.now()
-        rows = self._claim(
-            update(_messages).where(_messages.c.id.in_(ids), _messages.c.status == MessageStatus.queued),
-            now,
-        )
+        c = _messages.c
+        due = or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)  # never ahead of a back-off
+        rows = self._claim(update(_messages).where(c.id.in_(ids), c.status == MessageStatus.queued, due), now)
         futures = [self._submit(row) for row in rows]
         return sum(f.result() for f in futures)
 
@@ -352,18 +283,27 @@ class Dispatcher:
     def _lease(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.settings.claim_lease_seconds)
 
+    def _claim_token(self) -> str:
+        """`claimed_by` for one claiming statement: the process, and which of
+        its claims. A row re-claimed after its lease ran out (even by this
+        process: a tick and a late send_now) is then no longer the old
+        claim's, so the old claim's late result or release changes nothing."""
+        return f"{self.worker_id}.{next(self._claims)}"
+
+    def _send_by(self, row: ClaimedMessage) -> datetime:
+        """The last moment to start the gateway call for a claimed row: the
+        call (at most GATEWAY_TIMEOUT_SECONDS) and its result must fit in the
+        lease, or another claim could send the row a second time."""
+        s = self.settings
+        margin = min(s.gateway_timeout_seconds + 5, s.claim_lease_seconds / 2)
+        return row.claimed_until - timedelta(seconds=margin)
+
     def _expire_codes(self) -> None:
-        """`app.domain.codes.expire_due_codes`, once per tick, when it exists."""
-        try:
-            from app.domain import codes
-        except ImportError:
-            return
-        expire = getattr(codes, "expire_due_codes", None)
-        if expire is None:
-            return
+        """Mark the codes past expiry, once per tick (redemption never
+        depends on it: a code past `expires_at` is refused anyway)."""
         with self.factory() as session:
             try:
-                n = expire(session)
+                n = expire_due_codes(session)
                 session.commit()
             except Exception:
                 session.rollback()
@@ -375,20 +315,43 @@ class Dispatcher:
     # ------------------------------------------------------------ claims
 
     def _claim(self, stmt, now: datetime) -> list[ClaimedMessage]:
-        """Run one claiming UPDATE on messages, committed at once."""
+        """Run one claiming UPDATE on messages and, in the same transaction,
+        skip the claimed ones whose phone opted out after they were queued
+        (STOP came while a reminder waited for the morning or a retry for
+        its back-off). Committed at once; returns the rows to send."""
+        c = _messages.c
+        token, lease = self._claim_token(), self._lease(now)
         stmt = stmt.values(
             status=MessageStatus.sending,
-            claimed_by=self.worker_id,
-            claimed_until=self._lease(now),
-            attempts=_messages.c.attempts + 1,
+            claimed_by=token,
+            claimed_until=lease,
+            attempts=c.attempts + 1,
             updated_at=now,
-        ).returning(
-            _messages.c.id, _messages.c.phone, _messages.c.text, _messages.c.kind, _messages.c.attempts
-        )
+        ).returning(c.id, c.phone, c.text, c.kind, c.attempts, c.created_at)
         with self.factory() as session:
-            rows = session.connection().execute(stmt).all()
+            conn = session.connection()
+            rows = conn.execute(stmt).all()
+            opted_out = _opted_out_since_queued(conn, rows)
+            if opted_out:
+                conn.execute(
+                    update(_messages)
+                    .where(c.id.in_(opted_out), c.claimed_by == token)
+                    .values(
+                        status=MessageStatus.skipped,
+                        error="opted_out",
+                        claimed_by=None,
+                        claimed_until=None,
+                        attempts=c.attempts - 1,  # not an attempt
+                    )
+                )
             session.commit()
-        return [ClaimedMessage(r.id, r.phone, r.text, r.kind, r.attempts) for r in rows]
+        if opted_out:
+            log.info("opted out after queueing: skipped", extra={"count": len(opted_out)})
+        return [
+            ClaimedMessage(r.id, r.phone, r.text, r.kind, r.attempts, token, lease)
+            for r in rows
+            if r.id not in opted_out
+        ]
 
     def _due(self, table, condition, order_by, limit: int):
         """`id IN (SELECT id … ORDER BY … LIMIT n FOR UPDATE SKIP LOCKED)`."""
@@ -423,7 +386,7 @@ class Dispatcher:
         c = _reminders.c
         values = dict(
             status=ReminderStatus.claimed,
-            claimed_by=self.worker_id,
+            claimed_by=self._claim_token(),
             claimed_until=self._lease(now),
             attempts=c.attempts + 1,
         )
@@ -470,13 +433,13 @@ class Dispatcher:
             people = {p.phone: p for p in session.scalars(select(Person).where(Person.phone.in_(wanted)))}
             for n, row in enumerate(rows):
                 if self._stop.is_set():
-                    self._release_reminders(session, [r.id for r in rows[n:]])
+                    self._release_reminders(session, rows[n:])
                     break
                 phone = numbers[row.id]
                 try:
                     with session.begin_nested():
                         if self.settings.is_sqlite and not self._finish_reminder(
-                            session, row.id, keep_claim=True
+                            session, row, keep_claim=True
                         ):
                             # the write lock first (a read-then-write transaction in WAL can
                             # only fail with `database is locked` if a writer slipped in)
@@ -488,9 +451,7 @@ class Dispatcher:
                     log.exception("reminder failed", extra={"reminder_id": row.id})
                     outcome, detail = "failed", f"error: {type(exc).__name__}"
                     with session.begin_nested():
-                        self._finish_reminder(
-                            session, row.id, status=ReminderStatus.failed, last_error=detail
-                        )
+                        self._finish_reminder(session, row, status=ReminderStatus.failed, last_error=detail)
                 outcomes.append((row, outcome, detail))
             session.commit()
         for row, outcome, detail in outcomes:
@@ -517,7 +478,7 @@ class Dispatcher:
         s = self.settings
 
         def finish(status: ReminderStatus, reason: str | None, **values) -> tuple[str, str | None]:
-            if not self._finish_reminder(session, r.id, status=status, last_error=reason, **values):
+            if not self._finish_reminder(session, r, status=status, last_error=reason, **values):
                 raise _Lost
             return str(status), reason
 
@@ -545,11 +506,10 @@ class Dispatcher:
             return finish(ReminderStatus.skipped, message.error or "opted_out")
         return finish(ReminderStatus.sent, None, sent_at=now)
 
-    def _finish_reminder(
-        self, session: Session, reminder_id: int, keep_claim: bool = False, **values
-    ) -> bool:
-        """Conditional on the claim still being ours: True when it was.
-        `keep_claim`: only check (and lock) the row, change nothing."""
+    def _finish_reminder(self, session: Session, r, keep_claim: bool = False, **values) -> bool:
+        """Conditional on the claim still being ours (`r`: the row as
+        claimed): True when it was. `keep_claim`: only check (and lock) the
+        row, change nothing."""
         c = _reminders.c
         values = (
             {"claimed_until": c.claimed_until}
@@ -558,22 +518,26 @@ class Dispatcher:
         )
         result = session.connection().execute(
             update(_reminders)
-            .where(c.id == reminder_id, c.status == ReminderStatus.claimed, c.claimed_by == self.worker_id)
+            .where(c.id == r.id, c.status == ReminderStatus.claimed, c.claimed_by == r.claimed_by)
             .values(**values)
         )
         return result.rowcount == 1
 
-    def _release_reminders(self, session: Session, ids: list[int]) -> None:
+    def _release_reminders(self, session: Session, rows: list) -> None:
         """Hand claimed, unsettled reminders back (not counted as an attempt)."""
         c = _reminders.c
         session.connection().execute(
             update(_reminders)
-            .where(c.id.in_(ids), c.status == ReminderStatus.claimed, c.claimed_by == self.worker_id)
+            .where(
+                c.id.in_([r.id for r in rows]),
+                c.status == ReminderStatus.claimed,
+                c.claimed_by.in_(sorted({r.claimed_by for r in rows})),
+            )
             .values(
                 status=ReminderStatus.pending, claimed_by=None, claimed_until=None, attempts=c.attempts - 1
             )
         )
-        log.info("reminders released", extra={"count": len(ids)})
+        log.info("reminders released", extra={"count": len(rows)})
 
     # ------------------------------------------------------------ messages
 
@@ -586,6 +550,10 @@ class Dispatcher:
                     self._release_message(row, next_attempt_at=until)
                     return 0
             if self._stop.is_set() or not self.limiter.acquire(self._stop) or self._stop.is_set():
+                self._release_message(row)
+                return 0
+            if clock.now() >= self._send_by(row):  # waited too long for a rate slot (a burst)
+                log.warning("lease nearly over before sending: handed back", extra={"message_id": row.id})
                 self._release_message(row)
                 return 0
             try:
@@ -609,7 +577,7 @@ class Dispatcher:
                 session.connection()
                 .execute(
                     update(_messages)
-                    .where(c.id == row.id, c.status == MessageStatus.sending, c.claimed_by == self.worker_id)
+                    .where(c.id == row.id, c.status == MessageStatus.sending, c.claimed_by == row.claim)
                     .values(claimed_by=None, claimed_until=None, updated_at=clock.now(), **values)
                 )
                 .rowcount
@@ -666,6 +634,24 @@ class Dispatcher:
         if next_attempt_at is not None:
             values["next_attempt_at"] = next_attempt_at
         self._update_claimed(row, **values)
+
+
+def _opted_out_since_queued(conn, rows) -> set[int]:
+    """Ids of the claimed message rows whose phone opted out after the row
+    was queued. A row queued later (the STOP confirmation) still goes."""
+    phones = {r.phone for r in rows}
+    if not phones:
+        return set()
+    since = dict(
+        conn.execute(
+            select(Person.phone, Person.opted_out_at).where(
+                Person.phone.in_(phones), Person.opted_out.is_(True)
+            )
+        ).all()
+    )
+    return {
+        r.id for r in rows if r.phone in since and (since[r.phone] is None or r.created_at < since[r.phone])
+    }
 
 
 class _StopOnSignals:

@@ -1,10 +1,15 @@
-"""referral_code.redeemed_at / redeemed_clinic_id, kept by a trigger
+"""referral_code.redeemed_at / redeemed_clinic_id, for the statistics
 
 Statistics over a million codes must not join every code to its redemption:
-the redemption's time and clinic are copied onto the code by a trigger on
-INSERT INTO redemption (so every path that redeems keeps them, in the same
-transaction), existing rows are backfilled, and redeemed_at is indexed for
-the indicators.
+the redemption's time and clinic are kept on the code itself, written by the
+conditional UPDATE that redeems it (`app.domain.codes.redeem_code`, in the
+same transaction as the `redemption` row). Existing rows are backfilled,
+and redeemed_at is indexed for the indicators.
+
+No trigger: the one place that redeems writes both, in code; and a trigger
+on `redemption` naming `referral_code` would make every later SQLite batch
+migration of `referral_code` fail (the table is dropped and renamed, and
+SQLite refuses the rename while a trigger names the missing table).
 
 Revision ID: 0002
 Revises: 0001
@@ -22,11 +27,6 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_COPY = (
-    "UPDATE referral_code SET redeemed_at = NEW.redeemed_at, redeemed_clinic_id = NEW.clinic_id "
-    "WHERE id = NEW.code_id"
-)
-
 
 def upgrade() -> None:
     with op.batch_alter_table("referral_code", schema=None) as batch_op:
@@ -40,28 +40,9 @@ def upgrade() -> None:
         "redeemed_clinic_id = (SELECT r.clinic_id FROM redemption r WHERE r.code_id = referral_code.id) "
         "WHERE EXISTS (SELECT 1 FROM redemption r WHERE r.code_id = referral_code.id)"
     )
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            "CREATE FUNCTION referral_code_copy_redemption() RETURNS trigger AS $$ "
-            f"BEGIN {_COPY}; RETURN NEW; END $$ LANGUAGE plpgsql"
-        )
-        op.execute(
-            "CREATE TRIGGER redemption_copies_to_code AFTER INSERT ON redemption "
-            "FOR EACH ROW EXECUTE FUNCTION referral_code_copy_redemption()"
-        )
-    else:
-        op.execute(
-            "CREATE TRIGGER redemption_copies_to_code AFTER INSERT ON redemption "
-            f"FOR EACH ROW BEGIN {_COPY}; END"
-        )
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER IF EXISTS redemption_copies_to_code" + (
-        " ON redemption" if op.get_bind().dialect.name == "postgresql" else ""
-    ))
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION IF EXISTS referral_code_copy_redemption()")
     with op.batch_alter_table("referral_code", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_referral_code_redeemed_at"))
         batch_op.drop_column("redeemed_clinic_id")

@@ -53,10 +53,12 @@ class DatabaseCollector:
         for keyword, n in inbound:
             c.add_metric([keyword or "none"], n)
         yield c
-        c = CounterMetricFamily("hen_outbound_messages", "Outbound SMS by current status", labels=["status"])
+        # a message moves between statuses (queued -> sent -> delivered), so
+        # this one is a gauge: how many outbound messages are in each now
+        g = GaugeMetricFamily("hen_outbound_messages", "Outbound SMS by current status", labels=["status"])
         for status, n in outbound:
-            c.add_metric([status], n)
-        yield c
+            g.add_metric([status], n)
+        yield g
         c = CounterMetricFamily("hen_redemptions", "Code redemptions by channel", labels=["channel"])
         for channel, n in redemptions:
             c.add_metric([channel], n)

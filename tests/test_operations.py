@@ -70,7 +70,9 @@ def test_metrics_count_messages_and_queue_from_the_database(client, session, fro
     assert r.status_code == 200
     body = r.text
     assert _metric(body, "hen_inbound_messages_total", 'keyword="HELP"') == 2
-    assert _metric(body, "hen_outbound_messages_total", 'status="delivered"') == 1
+    assert _metric(body, "hen_outbound_messages", 'status="delivered"') == 1
+    # statuses change (queued -> sent -> delivered): a gauge, not a counter
+    assert "# TYPE hen_outbound_messages gauge" in body
     assert _metric(body, "hen_dispatch_queue_depth", 'queue="messages"') == 1
     assert _metric(body, "hen_dispatch_queue_depth", 'queue="reminders"') == 1
     assert _metric(body, "hen_dispatch_lag_seconds", 'queue="messages"') == 90

@@ -42,9 +42,15 @@ def catalogue(language: str) -> dict[str, str]:
     return out
 
 
+@lru_cache
+def _shipped() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in CATALOGUE_DIR.glob("*.toml")))
+
+
 def languages() -> list[str]:
-    """The languages shipped, one per catalogue file."""
-    return sorted(p.stem for p in CATALOGUE_DIR.glob("*.toml"))
+    """The languages shipped, one per catalogue file (read once per process,
+    like the catalogues themselves: `render` asks on every message)."""
+    return list(_shipped())
 
 
 def placeholders(template: str) -> set[str]:
@@ -54,7 +60,7 @@ def placeholders(template: str) -> set[str]:
 def render(key: str, language: str | None = None, **values) -> str:
     """The text of `key` in `language` (falling back to vi-ascii for a
     language without a catalogue), placeholders filled from `values`."""
-    lang = language if language in languages() else FALLBACK_LANGUAGE
+    lang = language if language in _shipped() else FALLBACK_LANGUAGE
     try:
         template = catalogue(lang)[key]
     except KeyError:

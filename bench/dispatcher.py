@@ -157,8 +157,9 @@ def plans(engine, d: Dispatcher) -> None:
     explain(engine, claim_m, "claim 100 due messages (queued, next_attempt_at <= now)")
 
 
-def rate_run(engine, url: str, rate: float, latency: float, seconds: float) -> None:
-    settings = load_settings(
+def bench_settings(url: str, rate: float):
+    """Memory gateway, no quiet hours, 16 gateway calls in flight at `rate`/s."""
+    return load_settings(
         _env_file=None,
         DATABASE_URL=url,
         SMS_GATEWAY="memory",
@@ -167,6 +168,10 @@ def rate_run(engine, url: str, rate: float, latency: float, seconds: float) -> N
         SEND_RATE_PER_SECOND=rate,
         DISPATCH_CONCURRENCY=16,
     )
+
+
+def rate_run(engine, url: str, rate: float, latency: float, seconds: float) -> None:
+    settings = bench_settings(url, rate)
     gateway = TimedGateway(latency)
     d = Dispatcher(session_factory(engine), gateway, settings)
     runner = threading.Thread(target=d.tick)
@@ -200,15 +205,7 @@ def rate_run(engine, url: str, rate: float, latency: float, seconds: float) -> N
 
 
 def memory_run(engine, url: str, ticks: int, per_tick: int) -> None:
-    settings = load_settings(
-        _env_file=None,
-        DATABASE_URL=url,
-        SMS_GATEWAY="memory",
-        APP_ENV="test",
-        QUIET_HOURS="",
-        SEND_RATE_PER_SECOND=5000,
-        DISPATCH_CONCURRENCY=16,
-    )
+    settings = bench_settings(url, 5000)
     gateway = TimedGateway(0.0, keep_times=False)
     d = Dispatcher(session_factory(engine), gateway, settings)
     gc.collect()

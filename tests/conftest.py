@@ -123,9 +123,10 @@ def db(engine):
     return engine
 
 
-@pytest.fixture
-def settings(db, database_url) -> Settings:
-    return load_settings(
+def make_settings(database_url: str, **overrides) -> Settings:
+    """The settings every test app runs with (memory gateway, no in-process
+    dispatcher, the test webhook token), with `overrides` (env names) on top."""
+    values = dict(
         _env_file=None,
         DATABASE_URL=database_url,
         SMS_GATEWAY="memory",
@@ -133,6 +134,13 @@ def settings(db, database_url) -> Settings:
         WEBHOOK_TOKEN=WEBHOOK_TOKEN,
         APP_ENV="test",
     )
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture
+def settings(db, database_url) -> Settings:
+    return make_settings(database_url)
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from app import clock
-from app.config import load_settings
 from app.demo import DEMO_CLINIC_PHONE, DEMO_WORKER_PHONE
 from app.domain import codes
 from app.main import create_app
@@ -32,7 +31,7 @@ from app.models import (
     ReminderKind,
 )
 from app.sending.gateway import MemoryGateway
-from tests.conftest import WEBHOOK_TOKEN
+from tests.conftest import WEBHOOK_TOKEN, make_settings
 from tests.discretion import assert_discreet
 
 PATH = f"/webhooks/africastalking/sms?token={WEBHOOK_TOKEN}"
@@ -47,15 +46,7 @@ _ids = itertools.count(1)
 def settings(db, database_url):
     # these tests send many messages from one phone: the auto-reply cap (its
     # own tests are in the SMS router's suite) is raised out of the way
-    return load_settings(
-        _env_file=None,
-        DATABASE_URL=database_url,
-        SMS_GATEWAY="memory",
-        DISPATCH_IN_PROCESS=False,
-        WEBHOOK_TOKEN=WEBHOOK_TOKEN,
-        APP_ENV="test",
-        AUTO_REPLY_LIMIT_PER_HOUR=100,
-    )
+    return make_settings(database_url, AUTO_REPLY_LIMIT_PER_HOUR=100)
 
 
 @pytest.fixture
@@ -366,15 +357,7 @@ def test_a_code_without_clinic_points_to_any_clinic_offering_the_service(world):
 
 def test_too_many_wrong_codes_get_one_notice_then_silence(demo, db, database_url, frozen_clock):
     frozen_clock(NOW)
-    settings = load_settings(
-        _env_file=None,
-        DATABASE_URL=database_url,
-        SMS_GATEWAY="memory",
-        DISPATCH_IN_PROCESS=False,
-        WEBHOOK_TOKEN=WEBHOOK_TOKEN,
-        APP_ENV="test",
-        WRONG_CODE_LIMIT_PER_HOUR=3,
-    )
+    settings = make_settings(database_url, WRONG_CODE_LIMIT_PER_HOUR=3)
     with TestClient(create_app(settings, gateway=MemoryGateway(), engine=db)) as client:
         good = issue(client)
         phone = "+84987654321"

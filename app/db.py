@@ -3,6 +3,8 @@ when the URL says so)."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -49,6 +51,95 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+_SQLITE_WRITER = threading.Lock()
+
+
+def sqlite_writer(settings) -> contextlib.AbstractContextManager:
+    """SQLite takes one writer at a time; threads that collide wait in its
+    busy handler, which sleeps in growing steps (up to 100 ms). Queueing
+    them on a lock first keeps the latency tail short. PostgreSQL: no lock."""
+    return _SQLITE_WRITER if settings.is_sqlite else contextlib.nullcontext()
+
+
+class GroupCommit:
+    """Small writes of many threads, committed together: `run(write)` calls
+    `write(connection)` in a transaction shared with the writes of the other
+    threads that arrived meanwhile, and returns its result once that
+    transaction is committed (so a caller sees exactly what it would have
+    seen with a transaction of its own, only the commit is shared).
+
+    The first thread to arrive writes the batch; the others wait. When a
+    batch fails as a whole, each of its writes is done again alone, so one
+    bad write never fails the others."""
+
+    def __init__(self, factory: sessionmaker[Session], settings):
+        self.factory = factory
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._pending: list[_Write] = []
+        self._writing = False
+
+    def run(self, write):
+        mine = _Write(write)
+        with self._lock:
+            self._pending.append(mine)
+            leads = not self._writing
+            self._writing = True
+        if not leads:
+            mine.ready.wait()
+        if not mine.done:  # this thread writes the batch waiting now, its own write included
+            with self._lock:
+                batch, self._pending = self._pending, []
+            self._commit(batch)
+            with self._lock:
+                if self._pending:  # arrived during the commit: the first of them writes next
+                    self._pending[0].ready.set()
+                else:
+                    self._writing = False
+        return mine.outcome()
+
+    def _commit(self, batch: list[_Write]) -> None:
+        if len(batch) > 1:
+            try:
+                with sqlite_writer(self.settings), self.factory() as session:
+                    conn = session.connection()
+                    results = [w.write(conn) for w in batch]
+                    session.commit()
+            except Exception:
+                pass  # each again alone, below
+            else:
+                for w, result in zip(batch, results, strict=True):
+                    w.finish(result, None)
+                return
+        for w in batch:
+            try:
+                with sqlite_writer(self.settings), self.factory() as session:
+                    result = w.write(session.connection())
+                    session.commit()
+            except Exception as exc:
+                w.finish(None, exc)
+            else:
+                w.finish(result, None)
+
+
+class _Write:
+    def __init__(self, write):
+        self.write = write
+        self.ready = threading.Event()  # set when done, or when this write is to lead the next batch
+        self.done = False
+        self.result = None
+        self.error: BaseException | None = None
+
+    def finish(self, result, error: BaseException | None) -> None:
+        self.result, self.error, self.done = result, error, True
+        self.ready.set()
+
+    def outcome(self):
+        if self.error is not None:
+            raise self.error
+        return self.result
 
 
 def ping(engine: Engine) -> None:

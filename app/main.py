@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.channels.sms_inbox import SmsInbox
 from app.config import Settings, get_settings
 from app.db import make_engine, session_factory
 from app.domain.errors import DomainError
@@ -40,6 +41,7 @@ def create_app(
     factory = session_factory(engine)
     gateway = gateway or build_gateway(settings)
     dispatcher = Dispatcher(factory, gateway, settings)
+    sms_inbox = SmsInbox(factory, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -63,6 +65,7 @@ def create_app(
     app.state.session_factory = factory
     app.state.gateway = gateway
     app.state.dispatcher = dispatcher
+    app.state.sms_inbox = sms_inbox
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -89,6 +89,7 @@ class Simulator:
             "networkCode": "45204",
         }
         r = self.client.post(SMS_PATH, data=form, headers={"X-Webhook-Token": self.settings.webhook_token})
+        self.app.state.dispatcher.wait_idle()  # the replies, sent right after the answer
         self.app.state.dispatcher.tick()
         detail = "" if r.status_code == 200 else r.json().get("detail", r.text)
         return r.status_code, self._outbound_since(before), detail
@@ -132,5 +133,6 @@ class Simulator:
             given.append(answer.strip())
             screen = self.ussd_step(session_id, phone, given)
             out(screen)
+        self.app.state.dispatcher.wait_idle()
         self.app.state.dispatcher.tick()
         return self._outbound_since(before)

@@ -5,14 +5,14 @@ same uvicorn process, same run.
                                            [--connections 16] [--tool auto|wrk|httpx]
 
 - one uvicorn process on 127.0.0.1 (one worker), memory gateway, the
-  dispatcher tick off (replies are still sent by `send_now` after each
-  request, as in production), a fresh database (SQLite file in a temporary
+  dispatcher tick off (replies are still sent by `send_soon` right after
+  each answer, as in production), a fresh database (SQLite file in a temporary
   folder, or a new PostgreSQL database at HEN_BENCH_PG_URL / the test URL);
 - load: `wrk` when installed (`apt-get install -y wrk`), else an httpx async
   client; 16 connections; each SMS is a HELP from a varying phone with a
   unique gateway id (no duplicates, the reply cap never hit);
 - the bare endpoint answers a form POST of the same size with a small JSON;
-- `--no-send` leaves the replies queued (no `send_now`): the webhook's own
+- `--no-send` leaves the replies queued (no `send_soon`): the webhook's own
   cost, without the dispatcher's.
 
 Prints req/s of both, the ratio, p50/p99 latency, and checks that every
@@ -55,7 +55,7 @@ def make_app():
     setup_logging("WARNING")
     app = create_app()
     if os.environ.get("HEN_BENCH_NO_SEND") == "1":  # --no-send: the webhook's own cost only
-        app.state.dispatcher.send_now = lambda ids: 0
+        app.state.dispatcher.send_soon = lambda ids: None
 
     @app.post(BARE_PATH)
     async def bare() -> JSONResponse:
@@ -90,7 +90,7 @@ def fresh_database(kind: str, workdir: Path) -> tuple[str, callable]:
     return url, drop
 
 
-def count_rows(url: str) -> tuple[int, int]:
+def count_rows(url: str) -> tuple[int, int, int]:
     from sqlalchemy import text
 
     from app.db import make_engine
@@ -99,8 +99,11 @@ def count_rows(url: str) -> tuple[int, int]:
     with engine.connect() as conn:
         inbound = conn.execute(text("SELECT count(*) FROM message WHERE direction = 'in'")).scalar()
         replies = conn.execute(text("SELECT count(*) FROM message WHERE direction = 'out'")).scalar()
+        sent = conn.execute(
+            text("SELECT count(*) FROM message WHERE direction = 'out' AND status = 'sent'")
+        ).scalar()
     engine.dispose()
-    return inbound, replies
+    return inbound, replies, sent
 
 
 # ---------------------------------------------------------------- server
@@ -331,7 +334,7 @@ def main() -> None:
                 server.wait(10)
             except subprocess.TimeoutExpired:
                 server.kill()
-        inbound, replies = count_rows(url)
+        inbound, replies, sent = count_rows(url)
         drop()
 
     ratio = sms["rps"] / bare["rps"] if bare["rps"] else 0.0
@@ -349,7 +352,7 @@ def main() -> None:
             print(f"  socket errors: {r['socket_errors']}")
     print(f"ratio sms/bare: {ratio:.1%}  (goal >= 50 %)   sms p99: {sms['p99']:.1f} ms  (goal < 50 ms)")
     print(
-        f"stored: {inbound} inbound, {replies} replies for {sms['requests']} SMS requests "
+        f"stored: {inbound} inbound, {replies} replies ({sent} sent) for {sms['requests']} SMS requests "
         f"({sms['requests'] - sms['non2xx']} answered 2xx)"
     )
 

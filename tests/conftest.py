@@ -153,9 +153,21 @@ def app(settings, gateway, db):
     return create_app(settings, gateway=gateway, engine=db)
 
 
+class SettledClient(TestClient):
+    """A TestClient that, after each request, waits for the replies the
+    request queued to be sent (`Dispatcher.send_soon` sends them right after
+    the answer, in the background), so a test reads the gateway and the log
+    as a phone would a moment later."""
+
+    def request(self, *args, **kwargs):
+        response = super().request(*args, **kwargs)
+        assert self.app.state.dispatcher.wait_idle(), "replies still being sent after 10 s"
+        return response
+
+
 @pytest.fixture
 def client(app) -> Iterator[TestClient]:
-    with TestClient(app) as c:
+    with SettledClient(app) as c:
         yield c
 
 

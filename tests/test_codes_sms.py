@@ -9,7 +9,6 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func
 from sqlmodel import Session, select
 
@@ -31,7 +30,7 @@ from app.models import (
     ReminderKind,
 )
 from app.sending.gateway import MemoryGateway
-from tests.conftest import WEBHOOK_TOKEN, make_settings
+from tests.conftest import WEBHOOK_TOKEN, SettledClient, make_settings
 from tests.discretion import assert_discreet
 
 PATH = f"/webhooks/africastalking/sms?token={WEBHOOK_TOKEN}"
@@ -358,7 +357,7 @@ def test_a_code_without_clinic_points_to_any_clinic_offering_the_service(world):
 def test_too_many_wrong_codes_get_one_notice_then_silence(demo, db, database_url, frozen_clock):
     frozen_clock(NOW)
     settings = make_settings(database_url, WRONG_CODE_LIMIT_PER_HOUR=3)
-    with TestClient(create_app(settings, gateway=MemoryGateway(), engine=db)) as client:
+    with SettledClient(create_app(settings, gateway=MemoryGateway(), engine=db)) as client:
         good = issue(client)
         phone = "+84987654321"
         assert reply(client, phone, "CODE 4821-5093") == t("codes.malformed")

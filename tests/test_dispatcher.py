@@ -19,7 +19,7 @@ from app.domain.people import set_language, set_opt_out
 from app.models import Message, MessageKind, MessageStatus, Reminder, ReminderKind, ReminderStatus
 from app.sending.dispatcher import Dispatcher
 from app.sending.gateway import GatewayError, MemoryGateway, SendResult
-from app.sending.outbox import queue_message
+from app.sending.outbox import QueuedMessage, queue_message
 from app.sending.pacing import START_SLACK, RateLimiter, backoff_seconds, quiet_until
 from tests.dispatch_support import dispatcher_process, insert_due_reminders, phone_for, read_sends
 
@@ -73,7 +73,7 @@ def add_reminder(
 
 def reload(session, row):
     session.expire_all()
-    return session.get(type(row), row.id)
+    return session.get(Message if isinstance(row, QueuedMessage) else type(row), row.id)
 
 
 def out_messages(session) -> list[Message]:
@@ -465,6 +465,51 @@ def test_send_now_and_a_tick_at_once_send_each_message_once(make, session):
         t.join()
     assert sum(results) == 60
     assert sorted(m.phone for m in gw.sent) == sorted(phone_for(i) for i in range(60))
+    assert {m.status for m in out_messages(session)} == {MessageStatus.sent}
+
+
+def test_send_soon_and_a_tick_at_once_send_each_message_once(make, session):
+    gw = MemoryGateway(latency=0.002)
+    ids = [queue_message(session, phone=phone_for(i), text="r", kind=MessageKind.reply).id for i in range(60)]
+    session.commit()
+    d1, d2 = make(gw), make(gw)
+    ticked = []
+    tick = threading.Thread(target=lambda: ticked.append(d2.tick()))
+    tick.start()
+    for i in range(0, 60, 6):  # webhooks answered one after another
+        d1.send_soon(ids[i : i + 6])
+    tick.join()
+    assert d1.wait_idle()
+    assert sorted(m.phone for m in gw.sent) == sorted(phone_for(i) for i in range(60))
+    assert {m.status for m in out_messages(session)} == {MessageStatus.sent}
+
+
+def test_send_soon_claims_what_gathered_meanwhile_together(make, session, monkeypatch):
+    """Ids handed over while a claim runs wait for the next claim, which
+    takes all of them in one statement."""
+    ids = [queue_message(session, phone=phone_for(i), text="r", kind=MessageKind.reply).id for i in range(9)]
+    session.commit()
+    d = make(MemoryGateway())
+    claimed: list[list[int]] = []
+    first_claim = threading.Event()
+    release = threading.Event()
+    real = d._claim_ids
+
+    def slow_claim(batch):
+        claimed.append(sorted(batch))
+        if len(claimed) == 1:
+            first_claim.set()
+            release.wait(5)
+        return real(batch)
+
+    monkeypatch.setattr(d, "_claim_ids", slow_claim)
+    d.send_soon(ids[:1])
+    assert first_claim.wait(5)
+    for i in range(1, 9, 2):
+        d.send_soon(ids[i : i + 2])
+    release.set()
+    assert d.wait_idle()
+    assert claimed == [ids[:1], sorted(ids[1:])]
     assert {m.status for m in out_messages(session)} == {MessageStatus.sent}
 
 

@@ -29,10 +29,11 @@ from app.models import (
     MessageKind,
     Person,
     ReferralCode,
+    Role,
     Service,
 )
 from app.sending.outbox import queue_rendered
-from tests.conftest import WEBHOOK_TOKEN
+from tests.conftest import WEBHOOK_TOKEN, SettledClient
 from tests.discretion import assert_discreet
 
 SMS = "/webhooks/africastalking/sms"
@@ -182,10 +183,9 @@ def test_the_token_may_come_as_a_header(client, session):
 
 
 def test_an_unknown_shortcode_is_refused_when_shortcodes_are_configured(settings, gateway, db, session):
-    from fastapi.testclient import TestClient
 
     app = create_app(settings.model_copy(update={"sms_shortcodes": "8088, 8089"}), gateway=gateway, engine=db)
-    with TestClient(app) as c:
+    with SettledClient(app) as c:
         bad = c.post(f"{SMS}?token={WEBHOOK_TOKEN}", data=at_sms(to="9999"))
         good = c.post(f"{SMS}?token={WEBHOOK_TOKEN}", data=at_sms(to="8089"))
     assert bad.status_code == 400 and "shortcode" in bad.json()["detail"]
@@ -451,7 +451,6 @@ def test_clinic_never_repeats_what_the_client_typed(client, demo, gateway):
 def test_clinic_pages_fit_two_segments_and_more_walks_through_all(
     client, session, demo, gateway, settings, db, language
 ):
-    from fastapi.testclient import TestClient
 
     names = _add_clinics(session, 12)
     if language != "vi-ascii":
@@ -463,7 +462,7 @@ def test_clinic_pages_fit_two_segments_and_more_walks_through_all(
     # the paging state is in the database: a restarted service continues
     for _ in range(20):
         gateway.clear()
-        with TestClient(create_app(settings, gateway=gateway, engine=db)) as restarted:
+        with SettledClient(create_app(settings, gateway=gateway, engine=db)) as restarted:
             send(restarted, "THEM")
         (text,) = gateway.to(CLIENT)
         if text == render("sms.clinic_end", language):
@@ -549,6 +548,66 @@ def test_a_failing_handler_answers_politely_and_keeps_the_inbound(client, sessio
     assert response.json()["replies"] == 1
     assert gateway.to(CLIENT) == [render("error.generic", "vi-ascii")]
     assert len(inbound(session)) == 1 and len(outbound(session)) == 1
+
+
+def test_a_batch_of_sms_is_answered_in_order_and_one_bug_costs_only_its_own_reply(
+    app, session, gateway, monkeypatch
+):
+    """The webhook handles the SMS that arrive together in one transaction:
+    each sees the ones before it, and a handler bug in one of them rolls the
+    batch back and handles each again alone, so only that one gets the
+    polite error."""
+    real_help = sms_channel.handler_for("HELP", Role.client)
+
+    def help_or_boom(ctx):
+        if ctx.caller.phone == "+84912000002":
+            raise RuntimeError("bug")
+        real_help(ctx)
+
+    monkeypatch.setitem(sms_channel._HANDLERS, "HELP", [(None, help_or_boom)])
+    phones = [f"+8491200000{i}" for i in range(1, 5)]
+    batch = [
+        dict(phone=p, text="HELP", external_id=f"ATXid_b{i}", shortcode="8088") for i, p in enumerate(phones)
+    ]
+    batch.append(dict(phone=phones[0], text="HELP", external_id="ATXid_b0", shortcode="8088"))  # a copy
+    outcomes = app.state.sms_inbox.handle_batch(batch)
+    assert [error for _, error in outcomes] == [None] * 5
+    results = [result for result, _ in outcomes]
+    assert [r.duplicate for r in results] == [False, False, False, False, True]
+    assert results[4].message_id == results[0].message_id
+    assert all(len(r.reply_ids) == 1 for r in results[:4])
+    texts = {m.phone: m.text for m in outbound(session)}
+    assert texts == {
+        phones[0]: render("sms.help_client", "vi-ascii"),
+        phones[1]: render("error.generic", "vi-ascii"),
+        phones[2]: render("sms.help_client", "vi-ascii"),
+        phones[3]: render("sms.help_client", "vi-ascii"),
+    }
+    assert len(inbound(session)) == 4
+
+
+def test_many_sms_at_once_are_each_stored_answered_and_sent_once(client, session, gateway):
+    """Sixteen phones texting at the same moment (one batch or several):
+    every webhook answers 200 with its reply stored, and every phone gets
+    exactly one reply."""
+    phones = [f"+849130000{i:02d}" for i in range(16)]
+    barrier = threading.Barrier(len(phones))
+    statuses: list[int] = []
+
+    def post(phone):
+        barrier.wait()
+        statuses.append(send(client, "HELP", phone=phone).status_code)
+
+    threads = [threading.Thread(target=post, args=(p,)) for p in phones]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert statuses == [200] * len(phones)
+    assert client.app.state.dispatcher.wait_idle()
+    assert sorted(m.phone for m in gateway.sent) == phones
+    assert {m.status for m in outbound(session)} == {"sent"}
+    assert len(inbound(session)) == len(phones)
 
 
 # ---------------------------------------------------------------- delivery reports
@@ -651,6 +710,6 @@ def test_the_router_takes_any_text_even_ten_thousand_characters(session, setting
             session, settings, phone=CLIENT, text=text, external_id=str(uuid.uuid4())
         )
         session.flush()
-        assert not result.duplicate and result.message.id
+        assert not result.duplicate and result.message_id
     finally:
         session.rollback()

@@ -31,7 +31,7 @@ from app.models import (
     ReferralCode,
     Worker,
 )
-from tests.conftest import WEBHOOK_TOKEN
+from tests.conftest import WEBHOOK_TOKEN, SettledClient
 from tests.discretion import assert_discreet
 
 PATH = "/webhooks/africastalking/ussd"
@@ -651,14 +651,13 @@ def test_a_wrong_or_missing_token_is_refused(client, demo):
 
 
 def test_an_unknown_service_code_is_refused_when_codes_are_configured(demo, settings, gateway, db):
-    from fastapi.testclient import TestClient
 
     from app.main import create_app
 
     app = create_app(
         settings.model_copy(update={"ussd_service_codes": "*384*123#, *384*124#"}), gateway=gateway, engine=db
     )
-    with TestClient(app) as c:
+    with SettledClient(app) as c:
         assert post(c, _form(serviceCode="*999#")).text == "END " + t("ussd.unknown_service_code")
         assert post(c, _form(serviceCode="*384*124#")).text.startswith("CON ")
 

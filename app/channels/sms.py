@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
@@ -36,7 +36,7 @@ from app.domain.phones import mask_phone
 from app.domain.text import fold
 from app.messages import UnknownMessageKey, count_segments, languages, render
 from app.models import Channel, Clinic, Direction, Message, MessageKind, MessageStatus, Role
-from app.sending.outbox import queue_message
+from app.sending.outbox import QueuedMessage, queue_message
 
 log = logging.getLogger("hen.sms")
 
@@ -50,7 +50,7 @@ REPLY_CAP_ERROR = "reply_cap"
 
 @dataclass
 class InboundResult:
-    message: Message
+    message_id: int  # the stored inbound message (the first copy's, for a duplicate)
     reply_ids: list[int]
     duplicate: bool
 
@@ -68,7 +68,7 @@ class SmsContext:
     settings: Settings
     caller: Caller
     args: str
-    inbound: Message
+    inbound_id: int  # the stored inbound message
     keyword: str | None = None
     match: KeywordMatch | None = None
     reply_ids: list[int] = field(default_factory=list)
@@ -78,45 +78,46 @@ class SmsContext:
     def language(self) -> str:
         return self.caller.language
 
-    def reply(self, key: str, *, force: bool = False, capped: bool = True, **values) -> Message:
+    def reply(self, key: str, *, force: bool = False, capped: bool = True, **values) -> QueuedMessage:
         """Queue the catalogue text `key` to the caller, in their language."""
         return self.reply_text(render(key, self.language, **values), force=force, capped=capped)
 
-    def reply_text(self, text: str, *, force: bool = False, capped: bool = True) -> Message:
+    def reply_text(self, text: str, *, force: bool = False, capped: bool = True) -> QueuedMessage:
         """Queue an already rendered reply (subject to opt-out unless `force`,
         and to the auto-reply cap unless `capped=False`). The cap guards
         against loops with unknown robots: it applies to clients only, since
         a registered worker or clinic desk needs every answer (a capped REF
         reply would leave the worker without the code just issued)."""
+        capped = capped and self.caller.role == Role.client and (force or not self.caller.opted_out)
+        over_cap = capped and self._over_cap()
         message = queue_message(
             self.session,
             phone=self.caller.phone,
             text=text,
             kind=MessageKind.reply,
             language=self.language,
-            in_reply_to=self.inbound.id,
+            in_reply_to=self.inbound_id,
             force=force,
+            opted_out=self.caller.opted_out,
+            skip_reason=REPLY_CAP_ERROR if over_cap else None,
         )
-        capped = capped and self.caller.role == Role.client
-        if message.status == MessageStatus.queued and capped and self._over_cap():
-            message.status = MessageStatus.skipped
-            message.error = REPLY_CAP_ERROR
-            message.next_attempt_at = None
-            self.session.add(message)
+        if over_cap:
             log.warning("auto-reply cap reached", extra={"phone": mask_phone(self.caller.phone)})
         if message.status == MessageStatus.queued:
             self.reply_ids.append(message.id)
             self._recent_replies = (self._recent_replies or 0) + 1
         return message
 
-    def reply_error(self, exc: DomainError) -> Message:
+    def reply_error(self, exc: DomainError) -> QueuedMessage:
         try:
             return self.reply(exc.key, **exc.values)
         except (UnknownMessageKey, KeyError, IndexError, ValueError):
             log.warning("no catalogue text for a domain error", extra={"key": exc.key})
             return self.reply("error.generic")
 
-    def notify(self, phone: str, key: str, kind: MessageKind = MessageKind.notification, **values) -> Message:
+    def notify(
+        self, phone: str, key: str, kind: MessageKind = MessageKind.notification, **values
+    ) -> QueuedMessage:
         """Queue the catalogue text `key` to another phone, in THAT phone's
         language (opt-out applies; no auto-reply cap)."""
         person = get_person(self.session, phone)
@@ -130,21 +131,24 @@ class SmsContext:
 
     def _over_cap(self) -> bool:
         if self._recent_replies is None:
-            since = clock.now() - timedelta(hours=1)
-            self._recent_replies = self.session.exec(
-                select(func.count())
-                .select_from(Message)
-                .where(
-                    Message.phone == self.caller.phone,
-                    Message.direction == Direction.outbound,
-                    Message.kind == MessageKind.reply,
-                    Message.created_at >= since,
-                    Message.status != MessageStatus.skipped,
-                )
-            ).one()
-            # the reply being checked is already flushed and counted
-            self._recent_replies -= 1
+            self._recent_replies = self.session.execute(
+                _RECENT_REPLIES, {"phone": self.caller.phone, "since": clock.now() - timedelta(hours=1)}
+            ).scalar_one()
         return self._recent_replies >= self.settings.auto_reply_limit_per_hour
+
+
+# replies to one phone in the last hour that were not skipped (the auto-reply cap)
+_RECENT_REPLIES = (
+    select(func.count())
+    .select_from(Message)
+    .where(
+        Message.phone == bindparam("phone"),
+        Message.direction == Direction.outbound,
+        Message.kind == MessageKind.reply,
+        Message.created_at >= bindparam("since"),
+        Message.status != MessageStatus.skipped,
+    )
+)
 
 
 # ---------------------------------------------------------------- registry
@@ -183,11 +187,11 @@ def handler_for(keyword: str, role: Role) -> Handler | None:
 # ---------------------------------------------------------------- entry point
 
 
-def _insert_inbound(session: Session, values: dict) -> Message | None:
+def _insert_inbound(session: Session, values: dict) -> int | None:
     """Insert the inbound row unless its gateway id is already stored (None
-    then); one statement, so two copies arriving at once store one row."""
-    new_id = session.execute(_insert_statement(session.get_bind().dialect.name), values).scalar()
-    return None if new_id is None else Message(id=new_id, **values)
+    then); one statement, so two copies arriving at once store one row.
+    Returns the new row's id."""
+    return session.execute(_insert_statement(session.get_bind().dialect.name), values).scalar()
 
 
 @functools.cache
@@ -210,11 +214,14 @@ def handle_inbound_sms(
     link_id: str | None = None,
     network_code: str | None = None,
     received_at: datetime | None = None,
+    rollback_on_error: bool = True,
 ) -> InboundResult:
     """Store one inbound SMS of `phone` (E.164) and queue its replies, in
     `session`'s transaction, which the caller then commits (call it on a
     fresh session: after a handler bug the transaction is rolled back and
-    the message stored again with a polite error reply).
+    the message stored again with a polite error reply; with
+    `rollback_on_error=False` the error is raised instead, for a caller that
+    handles several messages in one transaction and retries them alone).
 
     A gateway id already stored is a duplicate: nothing is written or
     queued, the first copy is returned."""
@@ -243,20 +250,22 @@ def handle_inbound_sms(
         created_at=received_at or now,
         updated_at=now,
     )
-    inbound = _insert_inbound(session, values)
-    if inbound is None:
+    inbound_id = _insert_inbound(session, values)
+    if inbound_id is None:
         return _duplicate(session, phone, external_id)
-    ctx = SmsContext(session, settings, caller, match.args, inbound, match.keyword, match)
+    ctx = SmsContext(session, settings, caller, match.args, inbound_id, match.keyword, match)
     try:
         _route(ctx)
     except Exception:
+        if not rollback_on_error:
+            raise
         # a bug, or a database error inside a handler: keep nothing it wrote
         log.exception("sms handler failed", extra={"keyword": match.keyword, "phone": mask_phone(phone)})
         session.rollback()
-        inbound = _insert_inbound(session, values)
-        if inbound is None:
+        inbound_id = _insert_inbound(session, values)
+        if inbound_id is None:
             return _duplicate(session, phone, external_id)
-        ctx = SmsContext(session, settings, caller, match.args, inbound, match.keyword, match)
+        ctx = SmsContext(session, settings, caller, match.args, inbound_id, match.keyword, match)
         ctx.reply("error.generic")
     log.info(
         "inbound sms",
@@ -267,11 +276,11 @@ def handle_inbound_sms(
             "replies": len(ctx.reply_ids),
         },
     )
-    return InboundResult(inbound, ctx.reply_ids, False)
+    return InboundResult(inbound_id, ctx.reply_ids, False)
 
 
 def _duplicate(session: Session, phone: str, external_id: str | None) -> InboundResult:
-    existing = session.exec(select(Message).where(Message.external_id == external_id)).one()
+    existing = session.exec(select(Message.id).where(Message.external_id == external_id)).one()
     log.info("duplicate inbound sms", extra={"phone": mask_phone(phone), "external_id": external_id})
     return InboundResult(existing, [], True)
 
@@ -296,7 +305,7 @@ def _route(ctx: SmsContext) -> None:
 # ---------------------------------------------------------------- handlers for anyone
 
 
-def reply_help(ctx: SmsContext) -> Message:
+def reply_help(ctx: SmsContext) -> QueuedMessage:
     return ctx.reply(f"sms.help_{ctx.caller.role.value}")
 
 
@@ -464,7 +473,7 @@ def _more(ctx: SmsContext) -> None:
             Message.direction == Direction.inbound,
             Message.keyword == "MORE",
             Message.id > last.id,
-            Message.id <= ctx.inbound.id,
+            Message.id <= ctx.inbound_id,
         )
     ).one()
     _reply_clinic_page(ctx, parse_keyword(last.text).args, page)

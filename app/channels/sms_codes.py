@@ -79,7 +79,7 @@ def _send_notifications_too(ctx: SmsContext) -> None:
     message with a conditional UPDATE.)"""
     ids = ctx.session.exec(
         select(Message.id).where(
-            Message.id > ctx.inbound.id,
+            Message.id > ctx.inbound_id,
             Message.direction == Direction.outbound,
             Message.kind == MessageKind.notification,
             Message.status == MessageStatus.queued,

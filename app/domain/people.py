@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, literal
+from sqlalchemy import and_, bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -43,17 +43,27 @@ def get_or_create_person(session: Session, phone: str) -> Person:
         return get_person(session, phone)  # type: ignore[return-value]
 
 
-def resolve_caller(session: Session, phone: str, default_language: str) -> Caller:
-    """Role, language and opt-out of `phone`, in one query (every inbound
-    SMS and USSD step starts here); no row is written."""
-    asked = select(literal(phone).label("phone")).subquery()
-    row = session.exec(
+def _caller_statement():
+    """Built once (the phone is a parameter): constructing this three-way
+    outer join was most of the look-up's cost, and every inbound SMS and
+    USSD step asks it."""
+    asked = select(bindparam("phone", type_=Person.__table__.c.phone.type).label("phone")).subquery()
+    return (
         select(Worker, ClinicStaff, Person)
         .select_from(asked)
         .outerjoin(Worker, and_(Worker.phone == asked.c.phone, Worker.active == True))  # noqa: E712
         .outerjoin(ClinicStaff, and_(ClinicStaff.phone == asked.c.phone, ClinicStaff.active == True))  # noqa: E712
         .outerjoin(Person, Person.phone == asked.c.phone)
-    ).first()
+    )
+
+
+_CALLER = _caller_statement()
+
+
+def resolve_caller(session: Session, phone: str, default_language: str) -> Caller:
+    """Role, language and opt-out of `phone`, in one query (every inbound
+    SMS and USSD step starts here); no row is written."""
+    row = session.exec(_CALLER, params={"phone": phone}).first()
     worker, staff, person = row if row is not None else (None, None, None)
     if worker is not None:
         staff = None  # a phone registered as both acts as the worker

@@ -1,8 +1,9 @@
 """Africa's Talking SMS callbacks: token, body, fields, then one call.
 
 - `POST /webhooks/africastalking/sms`: an incoming SMS. Stored (once per
-  gateway `id`) and answered by `app.channels.sms`; its replies are in the
-  outbox when we answer 200 and are sent right after, in a background task.
+  gateway `id`) and answered by `app.channels.sms`, in batches
+  (`app.channels.sms_inbox`); its replies are in the outbox when we answer
+  200 and are sent right after (`Dispatcher.send_soon`).
 - `POST /webhooks/africastalking/delivery`: a delivery report, recorded on
   the outbound message by its gateway id.
 
@@ -12,17 +13,14 @@ nothing stored."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
-from app.channels.sms import handle_inbound_sms
 from app.domain.errors import InvalidPhone
 from app.domain.phones import mask_phone, normalize_phone
 from app.routes.deps import require_webhook_token
@@ -102,23 +100,13 @@ async def read_form(request: Request, spec: dict[str, tuple[bool, int]]) -> dict
     return form
 
 
-_SQLITE_WRITER = threading.Lock()
-
-
-def _one_writer(settings):
-    """SQLite takes one writer at a time; threads that collide wait in its
-    busy handler, which sleeps in growing steps (up to 100 ms). Queueing
-    them on a lock first keeps the latency tail short. PostgreSQL: no lock."""
-    return _SQLITE_WRITER if settings.is_sqlite else contextlib.nullcontext()
-
-
 def _known_shortcode(settings, to: str) -> bool:
     allowed = {s.strip() for s in settings.sms_shortcodes.split(",") if s.strip()}
     return not allowed or to in allowed
 
 
 @router.post("/sms", summary="Africa's Talking incoming SMS")
-async def incoming_sms(request: Request, background: BackgroundTasks) -> JSONResponse:
+async def incoming_sms(request: Request) -> JSONResponse:
     form = await read_form(request, SMS_FIELDS)
     settings = request.app.state.settings
     path = request.url.path
@@ -131,32 +119,24 @@ async def incoming_sms(request: Request, background: BackgroundTasks) -> JSONRes
     if not _known_shortcode(settings, form["to"]):
         raise _refuse(status.HTTP_400_BAD_REQUEST, f"to: unknown shortcode {form['to'][:32]!r}", path)
 
-    def store():
-        with _one_writer(settings), request.app.state.session_factory() as session:
-            result = handle_inbound_sms(
-                session,
-                settings,
-                phone=phone,
-                text=form["text"],
-                external_id=form["id"],
-                shortcode=form["to"],
-                link_id=form.get("linkId") or None,
-                network_code=form.get("networkCode") or None,
-            )
-            session.commit()
-            return result
-
     try:
-        result = await run_in_threadpool(store)
+        result = await request.app.state.sms_inbox.handle(
+            phone=phone,
+            text=form["text"],
+            external_id=form["id"],
+            shortcode=form["to"],
+            link_id=form.get("linkId") or None,
+            network_code=form.get("networkCode") or None,
+        )
     except OperationalError:
         log.exception("database unavailable for an inbound sms", extra={"phone": mask_phone(phone)})
         return JSONResponse({"detail": "database unavailable, try again"}, status_code=503)
     if result.reply_ids:
-        background.add_task(request.app.state.dispatcher.send_now, result.reply_ids)
+        request.app.state.dispatcher.send_soon(result.reply_ids)
     return JSONResponse(
         {
             "status": "duplicate" if result.duplicate else "ok",
-            "message_id": result.message.id,
+            "message_id": result.message_id,
             "replies": len(result.reply_ids),
         }
     )

@@ -52,6 +52,7 @@ import random
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -59,12 +60,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from app import clock
 from app.config import Settings
+from app.db import GroupCommit, sqlite_writer
 from app.domain import reminders as reminder_rules
 from app.domain.codes import expire_due_codes
 from app.domain.phones import mask_phone, try_normalize_phone
@@ -80,6 +82,7 @@ MAX_WINDOW = 1000
 
 _reminders = Reminder.__table__
 _messages = Message.__table__
+_c = _messages.c
 
 
 class _Lost(Exception):
@@ -115,6 +118,11 @@ class Dispatcher:
         self._pool_lock = threading.Lock()
         self._scheduler: BackgroundScheduler | None = None
         self._rng = random.Random()
+        self._soon: list[int] = []  # send_soon: ids waiting for the next claim
+        self._soon_lock = threading.Lock()
+        self._soon_claiming = False
+        self._soon_sends: list[Future] = []  # their gateway calls, until wait_idle looks
+        self._results = GroupCommit(factory, settings)
 
     # ------------------------------------------------------------ public
 
@@ -187,12 +195,61 @@ class Dispatcher:
         ids = [int(i) for i in ids]
         if not ids or self._stop.is_set():
             return 0
-        now = clock.now()
-        c = _messages.c
-        due = or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)  # never ahead of a back-off
-        rows = self._claim(update(_messages).where(c.id.in_(ids), c.status == MessageStatus.queued, due), now)
-        futures = [self._submit(row) for row in rows]
+        futures = [self._submit(row) for row in self._claim_ids(ids)]
         return sum(f.result() for f in futures)
+
+    def send_soon(self, ids: Iterable[int]) -> None:
+        """Send these queued messages as soon as possible, without waiting
+        for the result (webhook replies, after their commit). The ids of
+        webhooks answered meanwhile are claimed together, in one statement,
+        and sent by the pool like any other claim."""
+        ids = [int(i) for i in ids]
+        if not ids or self._stop.is_set():
+            return
+        with self._soon_lock:
+            self._soon.extend(ids)
+            if self._soon_claiming:
+                return  # the claiming loop running now takes them too
+            self._soon_claiming = True
+        self._executor().submit(self._claim_soon)
+
+    def _claim_soon(self) -> None:
+        """Claim what `send_soon` gathered, until nothing is left."""
+        while True:
+            with self._soon_lock:
+                ids, self._soon = self._soon, []
+                if not ids or self._stop.is_set():
+                    self._soon_claiming = False
+                    return
+            try:
+                sends = [self._submit(row) for row in self._claim_ids(ids)]
+                with self._soon_lock:
+                    self._soon_sends += sends
+            except Exception:
+                # still queued: the next tick sends them
+                log.exception("claiming replies failed", extra={"count": len(ids)})
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until every `send_soon` so far is claimed and its gateway
+        calls have ended (the simulator and tests read the log after it).
+        False when that took longer than `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._soon_lock:
+                self._soon_sends = [f for f in self._soon_sends if not f.done()]
+                sends, claiming = list(self._soon_sends), self._soon_claiming
+            if not sends and not claiming:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if sends:
+                wait(sends, timeout=left)
+            else:
+                time.sleep(0.001)
+
+    def _claim_ids(self, ids: list[int]) -> list[ClaimedMessage]:
+        return self._claim(_CLAIM_QUEUED_IDS, clock.now(), ids=ids)
 
     def run_once(self) -> int:
         """`hen dispatcher --once`: send what is due now, then exit."""
@@ -314,36 +371,21 @@ class Dispatcher:
 
     # ------------------------------------------------------------ claims
 
-    def _claim(self, stmt, now: datetime) -> list[ClaimedMessage]:
-        """Run one claiming UPDATE on messages and, in the same transaction,
-        skip the claimed ones whose phone opted out after they were queued
-        (STOP came while a reminder waited for the morning or a retry for
-        its back-off). Committed at once; returns the rows to send."""
-        c = _messages.c
+    def _claim(self, claiming, now: datetime, **params) -> list[ClaimedMessage]:
+        """Run one claiming UPDATE (`_claiming`, with `params` for the bound
+        values of its condition) and, in the same transaction, skip
+        the claimed ones whose phone opted out after they were queued (STOP
+        came while a reminder waited for the morning or a retry for its
+        back-off). Committed at once; returns the rows to send."""
         token, lease = self._claim_token(), self._lease(now)
-        stmt = stmt.values(
-            status=MessageStatus.sending,
-            claimed_by=token,
-            claimed_until=lease,
-            attempts=c.attempts + 1,
-            updated_at=now,
-        ).returning(c.id, c.phone, c.text, c.kind, c.attempts, c.created_at)
-        with self.factory() as session:
+        with sqlite_writer(self.settings), self.factory() as session:
             conn = session.connection()
-            rows = conn.execute(stmt).all()
+            rows = conn.execute(
+                claiming, {**params, "claim_token": token, "claim_lease": lease, "claim_now": now}
+            ).all()
             opted_out = _opted_out_since_queued(conn, rows)
             if opted_out:
-                conn.execute(
-                    update(_messages)
-                    .where(c.id.in_(opted_out), c.claimed_by == token)
-                    .values(
-                        status=MessageStatus.skipped,
-                        error="opted_out",
-                        claimed_by=None,
-                        claimed_until=None,
-                        attempts=c.attempts - 1,  # not an attempt
-                    )
-                )
+                conn.execute(_SKIP_OPTED_OUT, {"ids": sorted(opted_out), "claim_token": token})
             session.commit()
         if opted_out:
             log.info("opted out after queueing: skipped", extra={"count": len(opted_out)})
@@ -372,11 +414,11 @@ class Dispatcher:
             and_(c.status == MessageStatus.sending, c.claimed_until < now),
             and_(c.status == MessageStatus.queued, c.next_attempt_at.is_(None)),
         )
-        rows = self._claim(update(_messages).where(self._due(_messages, stale, c.id, limit)), now)
+        rows = self._claim(_claiming(self._due(_messages, stale, c.id, limit)), now)
         if len(rows) < limit:
             due = and_(c.status == MessageStatus.queued, c.next_attempt_at <= now)
             rows += self._claim(
-                update(_messages).where(self._due(_messages, due, c.next_attempt_at, limit - len(rows))), now
+                _claiming(self._due(_messages, due, c.next_attempt_at, limit - len(rows))), now
             )
         return rows
 
@@ -572,17 +614,13 @@ class Dispatcher:
 
     def _update_claimed(self, row: ClaimedMessage, **values) -> bool:
         c = _messages.c
-        with self.factory() as session:
-            n = (
-                session.connection()
-                .execute(
-                    update(_messages)
-                    .where(c.id == row.id, c.status == MessageStatus.sending, c.claimed_by == row.claim)
-                    .values(claimed_by=None, claimed_until=None, updated_at=clock.now(), **values)
-                )
-                .rowcount
-            )
-            session.commit()
+        statement = (
+            update(_messages)
+            .where(c.id == row.id, c.status == MessageStatus.sending, c.claimed_by == row.claim)
+            .values(claimed_by=None, claimed_until=None, updated_at=clock.now(), **values)
+        )
+        # results of calls that ended together share one commit (SQLite: one WAL sync for all)
+        n = self._results.run(lambda conn: conn.execute(statement).rowcount)
         if n != 1:
             log.warning("lease lost before the result was stored", extra={"message_id": row.id})
         return n == 1
@@ -636,19 +674,56 @@ class Dispatcher:
         self._update_claimed(row, **values)
 
 
+def _claiming(where):
+    """The UPDATE that claims the messages matching `where` (`claim_token`,
+    `claim_lease`, `claim_now` bound when run)."""
+    return (
+        update(_messages)
+        .where(where)
+        .values(
+            status=MessageStatus.sending,
+            claimed_by=bindparam("claim_token"),
+            claimed_until=bindparam("claim_lease"),
+            attempts=_c.attempts + 1,
+            updated_at=bindparam("claim_now"),
+        )
+        .returning(_c.id, _c.phone, _c.text, _c.kind, _c.attempts, _c.created_at)
+    )
+
+
+# The claiming statements' fixed parts, built once: building them for every
+# webhook reply was most of the cost of sending it. `:ids` expands to a list.
+_QUEUED_IDS = and_(  # send_soon / send_now: these ids, if still queued and due
+    _c.id.in_(bindparam("ids", expanding=True)),
+    _c.status == MessageStatus.queued,
+    or_(
+        _c.next_attempt_at.is_(None), _c.next_attempt_at <= bindparam("claim_now")
+    ),  # never ahead of a back-off
+)
+_CLAIM_QUEUED_IDS = _claiming(_QUEUED_IDS)
+_SKIP_OPTED_OUT = (
+    update(_messages)
+    .where(_c.id.in_(bindparam("ids", expanding=True)), _c.claimed_by == bindparam("claim_token"))
+    .values(
+        status=MessageStatus.skipped,
+        error="opted_out",
+        claimed_by=None,
+        claimed_until=None,
+        attempts=_c.attempts - 1,  # not an attempt
+    )
+)
+_OPTED_OUT_AT = select(Person.phone, Person.opted_out_at).where(
+    Person.phone.in_(bindparam("phones", expanding=True)), Person.opted_out.is_(True)
+)
+
+
 def _opted_out_since_queued(conn, rows) -> set[int]:
     """Ids of the claimed message rows whose phone opted out after the row
     was queued. A row queued later (the STOP confirmation) still goes."""
-    phones = {r.phone for r in rows}
+    phones = sorted({r.phone for r in rows})
     if not phones:
         return set()
-    since = dict(
-        conn.execute(
-            select(Person.phone, Person.opted_out_at).where(
-                Person.phone.in_(phones), Person.opted_out.is_(True)
-            )
-        ).all()
-    )
+    since = dict(conn.execute(_OPTED_OUT_AT, {"phones": phones}).all())
     return {
         r.id for r in rows if r.phone in since and (since[r.phone] is None or r.created_at < since[r.phone])
     }

@@ -41,7 +41,7 @@ def create_app(
     factory = session_factory(engine)
     gateway = gateway or build_gateway(settings)
     dispatcher = Dispatcher(factory, gateway, settings)
-    sms_inbox = SmsInbox(factory, settings)
+    sms_inbox = SmsInbox(factory, settings, dispatcher)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -15,8 +15,10 @@ same uvicorn process, same run.
 - `--no-send` leaves the replies queued (no `send_soon`): the webhook's own
   cost, without the dispatcher's.
 
-Prints req/s of both, the ratio, p50/p99 latency, and checks that every
-2xx SMS request stored its inbound message and its reply.
+Prints req/s of both, the ratio, p50/p99 latency, the server process's CPU
+time per request (all its threads; less sensitive to a busy machine than
+req/s), and checks that every 2xx SMS request stored its inbound message
+and its reply, and that every reply was sent.
 Goal (issue 4): SMS >= 50 % of the bare req/s, SMS p99 < 50 ms.
 """
 
@@ -158,6 +160,12 @@ def start_server(url: str, port: int, no_send: bool = False) -> subprocess.Popen
         time.sleep(0.2)
     proc.terminate()
     raise SystemExit("uvicorn did not answer /healthz within 30 s")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid`, all its threads (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------- load: wrk
@@ -313,6 +321,12 @@ def main() -> None:
         try:
 
             def load(path: str, kind: str) -> dict:
+                before = cpu_seconds(server.pid)
+                result = run(path, kind)
+                result["cpu_ms"] = (cpu_seconds(server.pid) - before) * 1000 / max(result["requests"], 1)
+                return result
+
+            def run(path: str, kind: str) -> dict:
                 if tool == "wrk":
                     return run_wrk(
                         base,
@@ -343,10 +357,14 @@ def main() -> None:
         f"one uvicorn process on 127.0.0.1, database {args.db}, {os.cpu_count()} CPUs"
         + (", replies not sent (--no-send)" if args.no_send else ", replies sent after each answer")
     )
-    print(f"{'endpoint':<12}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'requests':>10}{'non-2xx':>9}")
+    print(
+        f"{'endpoint':<12}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'requests':>10}{'non-2xx':>9}"
+        f"{'server CPU ms/req':>19}"
+    )
     for name, r in (("bare", bare), ("sms HELP", sms)):
         print(
             f"{name:<12}{r['rps']:>10.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}{r['requests']:>10}{r['non2xx']:>9}"
+            f"{r['cpu_ms']:>19.2f}"
         )
         if r["socket_errors"]:
             print(f"  socket errors: {r['socket_errors']}")

@@ -1,21 +1,25 @@
 """Inbound SMS handled in batches: one transaction, one commit, for every
 SMS that arrived while the previous batch was being written.
 
-A commit waits for the disk (SQLite's WAL fsync, PostgreSQL's WAL flush):
-a few milliseconds that one request at a time would pay in full, and that
-SQLite, with its single writer, would pay in a queue. Here one thread takes
-all the SMS waiting, runs `handle_inbound_sms` for each in order (each sees
-what the ones before it wrote, exactly as if they had come one after
-another) and commits once. A webhook is answered only after its batch is
-committed, so "200 means the reply is stored" holds as before.
+A commit waits for the disk (SQLite's WAL sync, PostgreSQL's WAL flush): a
+few milliseconds that one request at a time would pay in full, and that
+SQLite, with its single writer, would pay in a queue. Here a worker thread
+takes all the SMS waiting, runs `handle_inbound_sms` for each in order (each
+sees what the ones before it wrote, exactly as if they had come one after
+another), claims their replies for sending in the same transaction and
+commits once. A webhook is answered only after its batch is committed, so
+"200 means the reply is stored" holds as before; the replies then go to the
+dispatcher's pool.
 
 A batch that fails as a whole (a handler bug, a constraint, the database)
 is rolled back and each of its messages handled again alone, in its own
 transaction, with `handle_inbound_sms`'s own recovery: one bad message
 never costs the others their reply.
 
-The thread starts with the first SMS and ends after a moment without any,
-so an idle application holds no thread."""
+SQLite has one writer, so one worker; PostgreSQL takes several batches at
+once, so several workers overlap their round trips to the server. Workers
+start with the first SMS and end after a moment without any, so an idle
+application holds no thread."""
 
 from __future__ import annotations
 
@@ -32,11 +36,13 @@ from sqlmodel import Session
 from app.channels.sms import InboundResult, handle_inbound_sms
 from app.config import Settings
 from app.db import sqlite_writer
+from app.sending.dispatcher import Dispatcher
 
 log = logging.getLogger("hen.sms")
 
 MAX_BATCH = 64
 IDLE_SECONDS = 1.0
+POSTGRESQL_WORKERS = 4
 
 
 Outcome = tuple[InboundResult | None, BaseException | None]
@@ -60,35 +66,44 @@ def _settle(future: asyncio.Future, result: InboundResult | None, error: BaseExc
 
 class SmsInbox:
     """`await inbox.handle(phone=…, text=…, external_id=…, …)`: the keyword
-    arguments of `handle_inbound_sms`, answered once committed."""
+    arguments of `handle_inbound_sms`, answered once committed; the replies
+    are claimed in that commit and sent by `dispatcher`."""
 
-    def __init__(self, factory: sessionmaker[Session], settings: Settings):
+    def __init__(self, factory: sessionmaker[Session], settings: Settings, dispatcher: Dispatcher):
         self.factory = factory
         self.settings = settings
+        self.dispatcher = dispatcher
+        self.max_workers = 1 if settings.is_sqlite else POSTGRESQL_WORKERS
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._running = False
+        self._workers = 0
+        self._idle = 0  # workers waiting for a job
 
     async def handle(self, **fields) -> InboundResult:
         loop = asyncio.get_running_loop()
         job = _Job(fields, loop, loop.create_future())
         self._queue.put(job)
         with self._lock:
-            if not self._running:
-                self._running = True
+            if self._idle == 0 and self._workers < self.max_workers:
+                self._workers += 1
                 threading.Thread(target=self._run, name="hen-sms-inbox", daemon=True).start()
         return await job.future
 
     def _run(self) -> None:
         while True:
+            with self._lock:
+                self._idle += 1
             try:
                 first = self._queue.get(timeout=IDLE_SECONDS)
             except queue.Empty:
                 with self._lock:
+                    self._idle -= 1
                     if self._queue.empty():  # a job put before this check is taken below
-                        self._running = False
+                        self._workers -= 1
                         return
                 continue
+            with self._lock:
+                self._idle -= 1
             batch = [first]
             while len(batch) < MAX_BATCH:
                 try:
@@ -101,26 +116,32 @@ class SmsInbox:
 
     def handle_batch(self, batch: list[dict[str, Any]]) -> list[Outcome]:
         """Handle these SMS (keyword arguments of `handle_inbound_sms`) in
-        one transaction, in order; each outcome is (result, None) once
-        committed, or (None, the error) for a message that failed alone."""
+        one transaction, in order, and send their replies once committed;
+        each outcome is (result, None), or (None, the error) for a message
+        that failed alone."""
         if len(batch) > 1:
             try:
-                with sqlite_writer(self.settings), self.factory() as session:
-                    results = [
-                        handle_inbound_sms(session, self.settings, rollback_on_error=False, **fields)
-                        for fields in batch
-                    ]
-                    session.commit()
+                results = self._commit(batch, rollback_on_error=False)
                 return [(result, None) for result in results]
             except Exception:
                 log.warning("sms batch failed: each message again on its own", extra={"size": len(batch)})
-        return [self._handle_alone(fields) for fields in batch]
+        outcomes: list[Outcome] = []
+        for fields in batch:
+            try:
+                outcomes.append((self._commit([fields])[0], None))
+            except Exception as exc:
+                outcomes.append((None, exc))
+        return outcomes
 
-    def _handle_alone(self, fields: dict[str, Any]) -> Outcome:
-        try:
-            with sqlite_writer(self.settings), self.factory() as session:
-                result = handle_inbound_sms(session, self.settings, **fields)
-                session.commit()
-            return result, None
-        except Exception as exc:
-            return None, exc
+    def _commit(self, batch: list[dict[str, Any]], rollback_on_error: bool = True) -> list[InboundResult]:
+        with sqlite_writer(self.settings), self.factory() as session:
+            results = [
+                handle_inbound_sms(session, self.settings, rollback_on_error=rollback_on_error, **fields)
+                for fields in batch
+            ]
+            claimed = self.dispatcher.claim_queued(
+                session.connection(), [i for r in results for i in r.reply_ids]
+            )
+            session.commit()
+        self.dispatcher.send_claimed(claimed)
+        return results

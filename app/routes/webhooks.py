@@ -2,8 +2,8 @@
 
 - `POST /webhooks/africastalking/sms`: an incoming SMS. Stored (once per
   gateway `id`) and answered by `app.channels.sms`, in batches
-  (`app.channels.sms_inbox`); its replies are in the outbox when we answer
-  200 and are sent right after (`Dispatcher.send_soon`).
+  (`app.channels.sms_inbox`); its replies are in the outbox, claimed for
+  sending, when we answer 200, and are sent right after.
 - `POST /webhooks/africastalking/delivery`: a delivery report, recorded on
   the outbound message by its gateway id.
 
@@ -131,8 +131,6 @@ async def incoming_sms(request: Request) -> JSONResponse:
     except OperationalError:
         log.exception("database unavailable for an inbound sms", extra={"phone": mask_phone(phone)})
         return JSONResponse({"detail": "database unavailable, try again"}, status_code=503)
-    if result.reply_ids:
-        request.app.state.dispatcher.send_soon(result.reply_ids)
     return JSONResponse(
         {
             "status": "duplicate" if result.duplicate else "ok",

@@ -45,6 +45,7 @@ a `hen dispatcher` beside it may together send up to twice the rate.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
@@ -62,6 +63,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.sql.expression import ClauseElement
 from sqlmodel import Session
 
 from app import clock
@@ -222,16 +224,31 @@ class Dispatcher:
                     self._soon_claiming = False
                     return
             try:
-                sends = [self._submit(row) for row in self._claim_ids(ids)]
-                with self._soon_lock:
-                    self._soon_sends += sends
+                self.send_claimed(self._claim_ids(ids))
             except Exception:
                 # still queued: the next tick sends them
                 log.exception("claiming replies failed", extra={"count": len(ids)})
 
+    def claim_queued(self, conn, ids: Iterable[int]) -> list[ClaimedMessage]:
+        """Claim these queued messages in the caller's transaction (the SMS
+        inbox claims the replies of a batch in the batch's own commit: no
+        transaction of its own to wait for). Pass the rows to `send_claimed`
+        once that transaction is committed; if it is not, nothing was claimed."""
+        ids = [int(i) for i in ids]
+        if not ids or self._stop.is_set():
+            return []
+        return self._claim_on(conn, _CLAIM_QUEUED_IDS, clock.now(), ids=ids)
+
+    def send_claimed(self, rows: Iterable[ClaimedMessage]) -> None:
+        """Send rows claimed by `claim_queued`, in the pool, without waiting."""
+        sends = [self._submit(row) for row in rows]
+        with self._soon_lock:
+            self._soon_sends += sends
+
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Wait until every `send_soon` so far is claimed and its gateway
-        calls have ended (the simulator and tests read the log after it).
+        """Wait until every `send_soon` so far is claimed and the gateway
+        calls of it and of `send_claimed` have ended (the simulator and
+        tests read the log after it).
         False when that took longer than `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while True:
@@ -372,22 +389,25 @@ class Dispatcher:
     # ------------------------------------------------------------ claims
 
     def _claim(self, claiming, now: datetime, **params) -> list[ClaimedMessage]:
-        """Run one claiming UPDATE (`_claiming`, with `params` for the bound
-        values of its condition) and, in the same transaction, skip
-        the claimed ones whose phone opted out after they were queued (STOP
-        came while a reminder waited for the morning or a retry for its
-        back-off). Committed at once; returns the rows to send."""
-        token, lease = self._claim_token(), self._lease(now)
+        """`_claim_on` in a transaction of its own, committed at once."""
         with sqlite_writer(self.settings), self.factory() as session:
-            conn = session.connection()
-            rows = conn.execute(
-                claiming, {**params, "claim_token": token, "claim_lease": lease, "claim_now": now}
-            ).all()
-            opted_out = _opted_out_since_queued(conn, rows)
-            if opted_out:
-                conn.execute(_SKIP_OPTED_OUT, {"ids": sorted(opted_out), "claim_token": token})
+            rows = self._claim_on(session.connection(), claiming, now, **params)
             session.commit()
+        return rows
+
+    def _claim_on(self, conn, claiming, now: datetime, **params) -> list[ClaimedMessage]:
+        """Run one claiming UPDATE (`_claiming`, with `params` for the bound
+        values of its condition) and, in the same transaction, skip the
+        claimed ones whose phone opted out after they were queued (STOP came
+        while a reminder waited for the morning or a retry for its
+        back-off). Returns the rows to send once the transaction commits."""
+        token, lease = self._claim_token(), self._lease(now)
+        rows = conn.execute(
+            claiming, {**params, "claim_token": token, "claim_lease": lease, "claim_now": now}
+        ).all()
+        opted_out = _opted_out_since_queued(conn, rows)
         if opted_out:
+            conn.execute(_SKIP_OPTED_OUT, {"ids": sorted(opted_out), "claim_token": token})
             log.info("opted out after queueing: skipped", extra={"count": len(opted_out)})
         return [
             ClaimedMessage(r.id, r.phone, r.text, r.kind, r.attempts, token, lease)
@@ -613,14 +633,14 @@ class Dispatcher:
             return 0
 
     def _update_claimed(self, row: ClaimedMessage, **values) -> bool:
-        c = _messages.c
-        statement = (
-            update(_messages)
-            .where(c.id == row.id, c.status == MessageStatus.sending, c.claimed_by == row.claim)
-            .values(claimed_by=None, claimed_until=None, updated_at=clock.now(), **values)
-        )
+        values = {"updated_at": clock.now(), **values}
+        plain = {k: v for k, v in values.items() if not isinstance(v, ClauseElement)}
+        statement = _result_statement(tuple(sorted(plain)))
+        if len(plain) < len(values):  # e.g. attempts - 1: SQL, not a value
+            statement = statement.values({k: v for k, v in values.items() if k not in plain})
+        params = {"row_id": row.id, "row_claim": row.claim, **{f"new_{k}": v for k, v in plain.items()}}
         # results of calls that ended together share one commit (SQLite: one WAL sync for all)
-        n = self._results.run(lambda conn: conn.execute(statement).rowcount)
+        n = self._results.run(lambda conn: conn.execute(statement, params).rowcount)
         if n != 1:
             log.warning("lease lost before the result was stored", extra={"message_id": row.id})
         return n == 1
@@ -715,6 +735,22 @@ _SKIP_OPTED_OUT = (
 _OPTED_OUT_AT = select(Person.phone, Person.opted_out_at).where(
     Person.phone.in_(bindparam("phones", expanding=True)), Person.opted_out.is_(True)
 )
+
+
+@functools.lru_cache(maxsize=32)
+def _result_statement(keys: tuple[str, ...]):
+    """The UPDATE that stores a claimed row's result (`keys`: the columns
+    set, each bound as `new_<key>`), conditional on the claim still being
+    the row's: built once per shape, run for every message sent."""
+    return (
+        update(_messages)
+        .where(
+            _c.id == bindparam("row_id"),
+            _c.status == MessageStatus.sending,
+            _c.claimed_by == bindparam("row_claim"),
+        )
+        .values(claimed_by=None, claimed_until=None, **{k: bindparam(f"new_{k}") for k in keys})
+    )
 
 
 def _opted_out_since_queued(conn, rows) -> set[int]:

@@ -58,7 +58,7 @@ def main() -> None:
     ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument(
-        "--send", action="store_true", help="also send each reply (memory gateway) in the request cycle"
+        "--send", action="store_true", help="also send each reply (memory gateway), right after the answer"
     )
     args = ap.parse_args()
     name = f"hen_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
@@ -81,8 +81,8 @@ def main() -> None:
             SEND_RATE_PER_SECOND=10**4,
         )
         app = create_app(settings, gateway=MemoryGateway())
-        if not args.send:
-            app.state.dispatcher.send_now = lambda ids: 0
+        if not args.send:  # replies stay queued
+            app.state.dispatcher.claim_queued = lambda conn, ids: []
         with session_scope(app.state.session_factory) as session:
             load_demo(session)
 

@@ -5,14 +5,15 @@ same uvicorn process, same run.
                                            [--connections 16] [--tool auto|wrk|httpx]
 
 - one uvicorn process on 127.0.0.1 (one worker), memory gateway, the
-  dispatcher tick off (replies are still sent by `send_soon` right after
-  each answer, as in production), a fresh database (SQLite file in a temporary
+  dispatcher tick off (replies are still sent right after each answer, as
+  in production: claimed in the inbound batch's commit, then sent by the
+  dispatcher's pool), a fresh database (SQLite file in a temporary
   folder, or a new PostgreSQL database at HEN_BENCH_PG_URL / the test URL);
 - load: `wrk` when installed (`apt-get install -y wrk`), else an httpx async
   client; 16 connections; each SMS is a HELP from a varying phone with a
   unique gateway id (no duplicates, the reply cap never hit);
 - the bare endpoint answers a form POST of the same size with a small JSON;
-- `--no-send` leaves the replies queued (no `send_soon`): the webhook's own
+- `--no-send` leaves the replies queued (not claimed, not sent): the webhook's own
   cost, without the dispatcher's.
 
 Prints req/s of both, the ratio, p50/p99 latency, the server process's CPU
@@ -57,7 +58,7 @@ def make_app():
     setup_logging("WARNING")
     app = create_app()
     if os.environ.get("HEN_BENCH_NO_SEND") == "1":  # --no-send: the webhook's own cost only
-        app.state.dispatcher.send_soon = lambda ids: None
+        app.state.dispatcher.claim_queued = lambda conn, ids: []
 
     @app.post(BARE_PATH)
     async def bare() -> JSONResponse:

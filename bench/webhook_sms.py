@@ -3,6 +3,7 @@ same uvicorn process, same run.
 
     .venv/bin/python bench/webhook_sms.py [--db sqlite|postgresql] [--duration 10]
                                            [--connections 16] [--tool auto|wrk|httpx]
+                                           [--no-send] [--rate 100]
 
 - one uvicorn process on 127.0.0.1 (one worker), memory gateway, the
   dispatcher tick off (replies are still sent right after each answer, as
@@ -14,7 +15,9 @@ same uvicorn process, same run.
   unique gateway id (no duplicates, the reply cap never hit);
 - the bare endpoint answers a form POST of the same size with a small JSON;
 - `--no-send` leaves the replies queued (not claimed, not sent): the webhook's own
-  cost, without the dispatcher's.
+  cost, without the dispatcher's;
+- `--rate R` adds an open-loop run: SMS at R a second whatever the answers
+  (as phones text), latency counted from when each was due.
 
 Prints req/s of both, the ratio, p50/p99 latency, the server process's CPU
 time per request (all its threads; less sensitive to a busy machine than
@@ -290,6 +293,60 @@ def run_httpx(base: str, path: str, kind: str, duration: int, connections: int) 
     return asyncio.run(main())
 
 
+def run_open_loop(base: str, path: str, rate: float, duration: int, connections: int) -> dict:
+    """Requests at a fixed rate whatever the answers (as phones text: nobody
+    waits for the previous SMS to be answered), on at most `connections`
+    connections. Latency is counted from the moment a request was due, so
+    time spent waiting for a free connection counts too."""
+    import httpx
+
+    run = uuid.uuid4().hex[:8]
+
+    async def main() -> dict:
+        latencies: list[float] = []
+        non2xx = 0
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10) as client:
+
+            async def one(k: int, due: float) -> None:
+                nonlocal non2xx
+                data = {
+                    "from": f"+8492{k % 10_000_000:07d}",
+                    "to": "8088",
+                    "text": "HELP",
+                    "date": "2026-11-23 12:00:00",
+                    "id": f"ATXid-open-{run}-{k}",
+                    "linkId": "l",
+                    "networkCode": "45204",
+                }
+                response = await client.post(path, data=data)
+                latencies.append((time.perf_counter() - due) * 1000)
+                non2xx += response.status_code >= 300
+
+            tasks = []
+            start = time.perf_counter()
+            total = int(rate * duration)
+            for k in range(total):
+                due = start + k / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(one(k, due)))
+            await asyncio.gather(*tasks)
+            elapsed = time.perf_counter() - start
+        q = statistics.quantiles(latencies, n=100)
+        return {
+            "rps": len(latencies) / elapsed,
+            "requests": len(latencies),
+            "p50": q[49],
+            "p99": q[98],
+            "non2xx": non2xx,
+            "socket_errors": "",
+        }
+
+    return asyncio.run(main())
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -300,6 +357,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--tool", choices=["auto", "wrk", "httpx"], default="auto")
     parser.add_argument("--no-send", action="store_true", help="replies stay queued: the webhook's own cost")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="also send SMS at this fixed rate (req/s, open loop) and report its latency",
+    )
     args = parser.parse_args()
     if not 1 <= args.duration <= 300 or not 1 <= args.connections <= 256:
         parser.error("--duration 1..300 s, --connections 1..256")
@@ -342,6 +405,11 @@ def main() -> None:
             load(BARE_PATH, "bare") if args.duration > 2 else None  # warm-up
             bare = load(BARE_PATH, "bare")
             sms = load(SMS_PATH, "sms")
+            steady = (
+                run_open_loop(base, SMS_PATH, args.rate, args.duration, args.connections)
+                if args.rate
+                else None
+            )
             time.sleep(1)  # let the last background sends finish
         finally:
             server.terminate()
@@ -370,9 +438,14 @@ def main() -> None:
         if r["socket_errors"]:
             print(f"  socket errors: {r['socket_errors']}")
     print(f"ratio sms/bare: {ratio:.1%}  (goal >= 50 %)   sms p99: {sms['p99']:.1f} ms  (goal < 50 ms)")
+    if steady is not None:
+        print(
+            f"open loop at {args.rate:g} SMS/s: {steady['requests']} requests, {steady['rps']:.0f} req/s, "
+            f"p50 {steady['p50']:.2f} ms, p99 {steady['p99']:.2f} ms, non-2xx {steady['non2xx']}"
+        )
     print(
-        f"stored: {inbound} inbound, {replies} replies ({sent} sent) for {sms['requests']} SMS requests "
-        f"({sms['requests'] - sms['non2xx']} answered 2xx)"
+        f"stored: {inbound} inbound, {replies} replies ({sent} sent) for "
+        f"{sms['requests'] + (steady['requests'] if steady else 0)} SMS requests"
     )
 
 

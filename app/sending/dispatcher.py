@@ -713,12 +713,11 @@ def _claiming(where):
 
 # The claiming statements' fixed parts, built once: building them for every
 # webhook reply was most of the cost of sending it. `:ids` expands to a list.
-_QUEUED_IDS = and_(  # send_soon / send_now: these ids, if still queued and due
+# send_soon, send_now, claim_queued: these ids, if still queued and due (never ahead of a back-off)
+_QUEUED_IDS = and_(
     _c.id.in_(bindparam("ids", expanding=True)),
     _c.status == MessageStatus.queued,
-    or_(
-        _c.next_attempt_at.is_(None), _c.next_attempt_at <= bindparam("claim_now")
-    ),  # never ahead of a back-off
+    or_(_c.next_attempt_at.is_(None), _c.next_attempt_at <= bindparam("claim_now")),
 )
 _CLAIM_QUEUED_IDS = _claiming(_QUEUED_IDS)
 _SKIP_OPTED_OUT = (

@@ -65,7 +65,7 @@ def sqlite_writer(settings) -> contextlib.AbstractContextManager:
 
 class GroupCommit:
     """Small writes of many threads, committed together: `run(write)` calls
-    `write(connection)` in a transaction shared with the writes of the other
+    `write(connection)` (a Core connection of `engine`) in a transaction shared with the writes of the other
     threads that arrived meanwhile, and returns its result once that
     transaction is committed (so a caller sees exactly what it would have
     seen with a transaction of its own, only the commit is shared).
@@ -74,8 +74,8 @@ class GroupCommit:
     batch fails as a whole, each of its writes is done again alone, so one
     bad write never fails the others."""
 
-    def __init__(self, factory: sessionmaker[Session], settings):
-        self.factory = factory
+    def __init__(self, engine: Engine, settings):
+        self.engine = engine
         self.settings = settings
         self._lock = threading.Lock()
         self._pending: list[_Write] = []
@@ -103,10 +103,8 @@ class GroupCommit:
     def _commit(self, batch: list[_Write]) -> None:
         if len(batch) > 1:
             try:
-                with sqlite_writer(self.settings), self.factory() as session:
-                    conn = session.connection()
+                with sqlite_writer(self.settings), self.engine.begin() as conn:
                     results = [w.write(conn) for w in batch]
-                    session.commit()
             except Exception:
                 pass  # each again alone, below
             else:
@@ -115,9 +113,8 @@ class GroupCommit:
                 return
         for w in batch:
             try:
-                with sqlite_writer(self.settings), self.factory() as session:
-                    result = w.write(session.connection())
-                    session.commit()
+                with sqlite_writer(self.settings), self.engine.begin() as conn:
+                    result = w.write(conn)
             except Exception as exc:
                 w.finish(None, exc)
             else:

@@ -405,11 +405,10 @@ def main() -> None:
             load(BARE_PATH, "bare") if args.duration > 2 else None  # warm-up
             bare = load(BARE_PATH, "bare")
             sms = load(SMS_PATH, "sms")
-            steady = (
-                run_open_loop(base, SMS_PATH, args.rate, args.duration, args.connections)
-                if args.rate
-                else None
-            )
+            steady = steady_bare = None
+            if args.rate:
+                steady_bare = run_open_loop(base, BARE_PATH, args.rate, args.duration, args.connections)
+                steady = run_open_loop(base, SMS_PATH, args.rate, args.duration, args.connections)
             time.sleep(1)  # let the last background sends finish
         finally:
             server.terminate()
@@ -439,10 +438,11 @@ def main() -> None:
             print(f"  socket errors: {r['socket_errors']}")
     print(f"ratio sms/bare: {ratio:.1%}  (goal >= 50 %)   sms p99: {sms['p99']:.1f} ms  (goal < 50 ms)")
     if steady is not None:
-        print(
-            f"open loop at {args.rate:g} SMS/s: {steady['requests']} requests, {steady['rps']:.0f} req/s, "
-            f"p50 {steady['p50']:.2f} ms, p99 {steady['p99']:.2f} ms, non-2xx {steady['non2xx']}"
-        )
+        for name, r in (("bare", steady_bare), ("sms HELP", steady)):
+            print(
+                f"open loop at {args.rate:g}/s, {name}: {r['requests']} requests, {r['rps']:.0f} req/s, "
+                f"p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms, non-2xx {r['non2xx']}"
+            )
     print(
         f"stored: {inbound} inbound, {replies} replies ({sent} sent) for "
         f"{sms['requests'] + (steady['requests'] if steady else 0)} SMS requests"

@@ -9,14 +9,14 @@ import threading
 import pytest
 from sqlalchemy import event, insert, select
 
-from app.db import GroupCommit, session_factory
+from app.db import GroupCommit
 from app.models import Person
 from tests.conftest import make_settings
 
 
 @pytest.fixture
 def group(db, database_url):
-    return GroupCommit(session_factory(db), make_settings(database_url))
+    return GroupCommit(db, make_settings(database_url))
 
 
 def _person(phone: str):

@@ -124,7 +124,7 @@ class Dispatcher:
         self._soon_lock = threading.Lock()
         self._soon_claiming = False
         self._soon_sends: list[Future] = []  # their gateway calls, until wait_idle looks
-        self._results = GroupCommit(factory, settings)
+        self._results = GroupCommit(factory.kw["bind"], settings)  # the factory's engine
 
     # ------------------------------------------------------------ public
 

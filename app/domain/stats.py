@@ -250,24 +250,16 @@ def pg_statement(group_by: str, key, start, end):
     # the scan and the grouping can run in parallel workers
     waits = sa.func.array_accum(wait, type_=postgresql.ARRAY(sa.Interval()))
     waits = waits.filter(code_t.c.redeemed_at.is_not(None)).label("waits")
+
+    def per(k, name: str):  # the count and the waits per value of k
+        columns = [k.label(name), sa.func.count().label("issued"), waits]
+        return _cohort(columns, joins_people=False, start=start, end=end).group_by(k)
+
     if group_by != "district":
-        g = _cohort(
-            [key.label("key"), sa.func.count().label("issued"), waits],
-            joins_people=False,
-            start=start,
-            end=end,
-        )
-        g = g.group_by(key).subquery("g")
+        g = per(key, "key").subquery("g")
         return sa.select(g.c.key, g.c.issued, sa.func.cardinality(g.c.waits), _median(g.c.waits, g))
     # one integer: minus the code's clinic, else its worker (no clinic)
-    owner = sa.func.coalesce(-_CLINIC, code_t.c.worker_id)
-    fine = _cohort(
-        [owner.label("owner"), sa.func.count().label("issued"), waits],
-        joins_people=False,
-        start=start,
-        end=end,
-    )
-    fine = fine.group_by(owner).cte("fine")
+    fine = per(sa.func.coalesce(-_CLINIC, code_t.c.worker_id), "owner").cte("fine")
     district = sa.func.coalesce(clinic_t.c.district, worker_t.c.district)
     named = (
         sa.select(district.label("key"), fine.c.issued, fine.c.waits)

@@ -169,8 +169,8 @@ def main() -> None:
             with factory() as session:
                 for setting in stats.PG_SETTINGS:
                     session.execute(text(f"SET LOCAL {setting}"))
-                key, _, _ = stats.grouping(session, group_by, TZ, None, None)
-                stmt = stats.pg_statement(group_by, key, None, None)
+                key, joins, months = stats.grouping(session, group_by, TZ, None, None)
+                stmt = stats.pg_statement(key, joins, None, None, len(months))
                 sql = str(stmt.compile(engine, compile_kwargs={"literal_binds": True}))
                 for (line,) in session.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + sql)):
                     print("  " + line)

@@ -188,8 +188,8 @@ def redemption_stats(
     if dialect == "postgresql":
         for setting in PG_SETTINGS:
             session.execute(sa.text(f"SET LOCAL {setting}"))
-        stmt = pg_statement(group_by, key, start, end)  # district sums are numeric
-        rows = {k: (int(n), int(r or 0), _as_days(m)) for k, n, r, m in session.execute(stmt)}
+        stmt = pg_statement(key, joins, start, end, len(months))
+        rows = {k: (issued, redeemed or 0, _as_days(m)) for k, issued, redeemed, m in session.execute(stmt)}
     else:
         counts = [key.label("key"), sa.func.count(), sa.func.count(code_t.c.redeemed_at)]
         stmt = _cohort(counts, joins_people=joins, start=start, end=end).group_by(key)
@@ -225,59 +225,38 @@ def redemption_stats(
 PG_SETTINGS = ("work_mem = '256MB'", "jit = off", "enable_indexscan = off")
 
 
-def _median(waits, outer, *where):
-    """percentile_cont(0.5) of the waits in the array column `waits` (of the
-    rows matching `where`), for each row of `outer`: a sort of one group's
-    redeemed codes only."""
-    each = sa.select(sa.func.unnest(waits).label("wait")).where(*where).correlate(outer).subquery("each_wait")
-    return sa.select(sa.func.percentile_cont(0.5).within_group(each.c.wait)).scalar_subquery()
-
-
-def pg_statement(group_by: str, key, start, end):
+def pg_statement(key, joins: bool, start, end, months: int = 0):
     """(key, issued, redeemed, median wait) per group, PostgreSQL.
 
-    One scan, hash-aggregated on the key: per group the count and the array
-    of its redeemed codes' waits (intervals), whose median is then taken
-    group by group, so only each group's own waits are sorted. (An
-    ordered-set aggregate in the grouping itself sorts every code of the
-    period on the key first, then each group again.) Where the planner
-    expects few groups (worker, clinic, service), parallel workers share
-    the scan. Districts are grouped on one integer (the code's clinic, else
-    its worker) and only those few hundred groups are joined to their
-    district and merged. Same figures as percentile_cont over the codes."""
+    One scan, hash-aggregated on the key by parallel workers: per group the
+    count and the array of its redeemed codes' waits (intervals), whose
+    median is then taken group by group, so only each group's own waits
+    are sorted. (An ordered-set aggregate in the grouping itself sorts every
+    code of the period on the key first, then each group again, in one
+    process.) Same figures as percentile_cont over the codes.
+
+    `months`: the key is a month index 1..months. The planner estimates any
+    expression of issued_at at as many groups as codes and would not
+    aggregate in parallel; joined to generate_series(1, months), it counts
+    the months instead."""
     wait = code_t.c.redeemed_at - code_t.c.issued_at  # an interval: percentile_cont takes it as is
     # array_accum: array_agg with a combine function (migration 0003), so
-    # the scan and the grouping can run in parallel workers
+    # the scan and the grouping run in parallel workers
     waits = sa.func.array_accum(wait, type_=postgresql.ARRAY(sa.Interval()))
     waits = waits.filter(code_t.c.redeemed_at.is_not(None)).label("waits")
-
-    def per(k, name: str):  # the count and the waits per value of k
-        columns = [k.label(name), sa.func.count().label("issued"), waits]
-        return _cohort(columns, joins_people=False, start=start, end=end).group_by(k)
-
-    if group_by != "district":
-        g = per(key, "key").subquery("g")
-        return sa.select(g.c.key, g.c.issued, sa.func.cardinality(g.c.waits), _median(g.c.waits, g))
-    # one integer: minus the code's clinic, else its worker (no clinic)
-    fine = per(sa.func.coalesce(-_CLINIC, code_t.c.worker_id), "owner").cte("fine")
-    district = sa.func.coalesce(clinic_t.c.district, worker_t.c.district)
-    named = (
-        sa.select(district.label("key"), fine.c.issued, fine.c.waits)
-        .select_from(
-            fine.outerjoin(clinic_t, clinic_t.c.id == -fine.c.owner).outerjoin(
-                worker_t, worker_t.c.id == fine.c.owner
-            )
-        )
-        .cte("named")
-    )
-    other = named.alias("same_district")
-    median = _median(other.c.waits, named, other.c.key.is_not_distinct_from(named.c.key))
-    return sa.select(
-        named.c.key,
-        sa.func.sum(named.c.issued),
-        sa.func.sum(sa.func.cardinality(named.c.waits)),
-        median,
-    ).group_by(named.c.key)
+    index = None
+    if months:
+        count = sa.literal_column(str(int(months)), sa.Integer)
+        index = sa.func.generate_series(1, count).table_valued("i").render_derived(name="month")
+        key, month_key = index.c.i, key
+    columns = [key.label("key"), sa.func.count().label("issued"), waits]
+    g = _cohort(columns, joins_people=joins, start=start, end=end)
+    if index is not None:
+        g = g.join(index, index.c.i == month_key)
+    g = g.group_by(key).subquery("g")
+    each = sa.select(sa.func.unnest(g.c.waits).label("wait")).correlate(g).subquery("each_wait")
+    median = sa.select(sa.func.percentile_cont(0.5).within_group(each.c.wait)).scalar_subquery()
+    return sa.select(g.c.key, g.c.issued, sa.func.cardinality(g.c.waits), median)
 
 
 def _sqlite_medians(session: Session, key, joins: bool, start, end) -> dict:

@@ -226,6 +226,7 @@ def test_a_one_month_period_is_one_group(london):
     body = stats(client, keys, group_by="month", **{"from": "2026-04-01", "to": "2026-04-30"})
     assert table(body) == {"2026-04": (1, 0, 0.0, None)}
     assert stats(client, keys, group_by="month", **{"from": "2026-05-01", "to": "2026-05-31"})["items"] == []
+    assert stats(client, keys, group_by="month", **{"from": "2027-01-01"})["items"] == []
 
 
 def test_a_period_selects_the_codes_issued_in_it(client, fixture):

@@ -20,7 +20,7 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -167,18 +167,10 @@ def main() -> None:
             group_by = slowest[0].split("group_by=")[1].split()[0]
             print(f"\nEXPLAIN (ANALYZE, BUFFERS), {slowest[0]}:")
             with factory() as session:
-                for setting in ("work_mem = '256MB'", "jit = off", "enable_indexscan = off"):
+                for setting in stats.PG_SETTINGS:
                     session.execute(text(f"SET LOCAL {setting}"))
-                key, joins = stats._group_key(group_by, "postgresql", TZ, datetime.now(UTC))
-                code = stats.code_t.c
-                wait = code.redeemed_at - code.issued_at
-                columns = [
-                    key.label("key"),
-                    stats.sa.func.count(),
-                    stats.sa.func.count(code.redeemed_at),
-                    stats.sa.func.percentile_cont(0.5).within_group(wait),
-                ]
-                stmt = stats._cohort(columns, joins_people=joins, start=None, end=None).group_by(key)
+                key, joins, months = stats.grouping(session, group_by, TZ, None, None)
+                stmt = stats.pg_statement(key, joins, None, None, len(months))
                 sql = str(stmt.compile(engine, compile_kwargs={"literal_binds": True}))
                 for (line,) in session.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + sql)):
                     print("  " + line)

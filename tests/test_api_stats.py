@@ -7,8 +7,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from app.main import create_app
 from app.models import (
     Clinic,
     CodeState,
@@ -19,7 +21,8 @@ from app.models import (
     Service,
     Worker,
 )
-from tests.api_support import API, make_keys
+from tests.api_support import API, make_keys, service_id
+from tests.conftest import make_settings
 
 
 def at(day: str, hour: int = 3) -> datetime:
@@ -174,6 +177,56 @@ def test_by_local_month_of_issue(client, fixture):
     body = stats(client, keys, group_by="month")
     assert table(body) == {"2026-01": (5, 4, 0.8, 3.0), "2026-02": (5, 2, 0.4, 6.5)}
     assert [row["key"] for row in body["items"]] == ["2026-01", "2026-02"]
+
+
+@pytest.fixture
+def london(demo, db, database_url, gateway, frozen_clock):
+    """An app whose program time zone has summer time (Europe/London: UTC+0
+    in winter, UTC+1 from 29 March to 25 October 2026), and codes issued
+    just after local midnight on the first of a month."""
+    frozen_clock(at("2026-12-01"))
+    keys = make_keys(demo)
+    vct = service_id(demo, "VCT")
+    issued = [
+        at("2026-01-15", 10),  # January
+        at("2026-03-31", 23) + timedelta(minutes=30),  # 1 April 00:30 BST
+        at("2026-06-30", 23) + timedelta(minutes=30),  # 1 July 00:30 BST
+        at("2026-10-31", 23) + timedelta(minutes=30),  # 31 October 23:30 GMT
+    ]
+    for i, when in enumerate(issued):
+        demo.add(
+            ReferralCode(
+                code=f"9{i:07d}",
+                service_id=vct,
+                state=CodeState.issued,
+                issued_at=when,
+                expires_at=when + timedelta(days=30),
+            )
+        )
+    demo.commit()
+    app = create_app(make_settings(database_url, TIMEZONE="Europe/London"), gateway=gateway, engine=db)
+    with TestClient(app) as client:
+        yield client, keys
+
+
+@pytest.mark.parametrize("period", [{"from": "2026-01-01", "to": "2026-12-31"}, {}, {"to": "2026-12-31"}])
+def test_months_follow_the_offset_of_each_month(london, period):
+    client, keys = london
+    body = stats(client, keys, group_by="month", **period)
+    assert [(row["key"], row["issued"]) for row in body["items"]] == [
+        ("2026-01", 1),
+        ("2026-04", 1),
+        ("2026-07", 1),
+        ("2026-10", 1),
+    ]
+
+
+def test_a_one_month_period_is_one_group(london):
+    client, keys = london
+    body = stats(client, keys, group_by="month", **{"from": "2026-04-01", "to": "2026-04-30"})
+    assert table(body) == {"2026-04": (1, 0, 0.0, None)}
+    assert stats(client, keys, group_by="month", **{"from": "2026-05-01", "to": "2026-05-31"})["items"] == []
+    assert stats(client, keys, group_by="month", **{"from": "2027-01-01"})["items"] == []
 
 
 def test_a_period_selects_the_codes_issued_in_it(client, fixture):

@@ -10,7 +10,9 @@ Conventions (one place for each):
 - a code belongs to the clinic where it was redeemed, else to the clinic it
   was referred to; its district is that clinic's, else its worker's;
 - median days to redeem is over the redeemed codes of the group
-  (PostgreSQL: percentile_cont; SQLite: window functions).
+  (PostgreSQL: percentile_cont; SQLite: window functions);
+- a month is a local month: codes are bucketed by the UTC instants the
+  months of the period start at, each with its own offset.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, select
 
 from app.domain.errors import DomainError
-from app.models import Clinic, CodeState, OutreachReport, Person, ReferralCode, Service, Worker
+from app.models import Clinic, CodeState, OutreachReport, Person, ReferralCode, Service, UTCDateTime, Worker
 
 GroupBy = Literal["worker", "clinic", "service", "district", "month"]
 GROUPS: tuple[str, ...] = ("worker", "clinic", "service", "district", "month")
@@ -75,20 +78,49 @@ def period_bounds(
     return start, end
 
 
-def _month_expr(dialect: str, tz: ZoneInfo, reference: datetime):
+def _month_starts(session: Session, tz: ZoneInfo, start, end) -> list[tuple[str, datetime]]:
+    """("YYYY-MM", UTC start) of each local month from the one the period (or,
+    where it is open, the first or last code issued) starts in to the one it
+    ends in. Each month's own offset counts, so a zone with summer time puts
+    the codes of its first night in the right month."""
+    if start is None or end is None:
+        stmt = sa.select(sa.func.min(code_t.c.issued_at), sa.func.max(code_t.c.issued_at))
+        if start is not None:
+            stmt = stmt.where(code_t.c.issued_at >= start)
+        if end is not None:
+            stmt = stmt.where(code_t.c.issued_at < end)
+        first, last = session.execute(stmt).one()
+        if first is None:
+            return []
+        start = start or first
+        end = end or last + timedelta(microseconds=1)
+    local, stop = start.astimezone(tz), (end - timedelta(microseconds=1)).astimezone(tz)
+    year, month, months = local.year, local.month, []
+    while (year, month) <= (stop.year, stop.month):
+        months.append((f"{year:04d}-{month:02d}", datetime(year, month, 1, tzinfo=tz).astimezone(UTC)))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def _month_expr(dialect: str, starts: list[datetime]):
+    """The 1-based index, in `starts`, of the month a code was issued in: a
+    comparison with the months' UTC starts, no time zone arithmetic per row."""
     if dialect == "postgresql":
-        local = sa.func.timezone(str(tz), sa.func.timezone("UTC", code_t.c.issued_at))
-        return sa.func.to_char(local, "YYYY-MM")
-    # SQLite has no time zones: shift by the zone's offset at the period start.
-    minutes = int((reference.astimezone(tz).utcoffset() or timedelta()).total_seconds() // 60)
-    return sa.func.strftime("%Y-%m", code_t.c.issued_at, f"{minutes:+d} minutes")
+        bounds = sa.bindparam("month_starts", starts, type_=postgresql.ARRAY(UTCDateTime()))
+        bounds = sa.cast(bounds, postgresql.ARRAY(sa.DateTime()))  # also when rendered as literals
+        return sa.func.width_bucket(code_t.c.issued_at, bounds, type_=sa.Integer)
+    if len(starts) < 2:
+        return sa.literal(1)
+    return sa.case(
+        *((code_t.c.issued_at < bound, i) for i, bound in enumerate(starts[1:], 1)), else_=len(starts)
+    )
 
 
 # where a code belongs: the clinic that redeemed it, else the one it was referred to
 _CLINIC = sa.func.coalesce(code_t.c.redeemed_clinic_id, code_t.c.clinic_id)
 
 
-def _group_key(group_by: str, dialect: str, tz: ZoneInfo, reference: datetime):
+def _group_key(group_by: str, dialect: str, months: list[datetime]):
     """(key expression, needs the clinic and worker joins)."""
     if group_by == "worker":
         return code_t.c.worker_id, False
@@ -99,8 +131,16 @@ def _group_key(group_by: str, dialect: str, tz: ZoneInfo, reference: datetime):
     if group_by == "district":
         return sa.func.coalesce(clinic_t.c.district, worker_t.c.district), True
     if group_by == "month":
-        return _month_expr(dialect, tz, reference), False
+        return _month_expr(dialect, months), False
     raise InvalidPeriod(f"group_by must be one of {', '.join(GROUPS)}")
+
+
+def grouping(session: Session, group_by: str, tz: ZoneInfo, start, end):
+    """(key expression, needs the clinic and worker joins, the "YYYY-MM" of
+    month index 1, 2... when grouping by month)."""
+    months = _month_starts(session, tz, start, end) if group_by == "month" else []
+    key, joins = _group_key(group_by, session.get_bind().dialect.name, [bound for _, bound in months])
+    return key, joins, [label for label, _ in months]
 
 
 def _cohort(columns, *, joins_people: bool, start, end):
@@ -144,23 +184,19 @@ def redemption_stats(
     InvalidPeriod."""
     start, end = period_bounds(date_from, date_to, tz)
     dialect = session.get_bind().dialect.name
-    key, joins = _group_key(group_by, dialect, tz, start or datetime.now(UTC))
-    counts = [key.label("key"), sa.func.count(), sa.func.count(code_t.c.redeemed_at)]
+    key, joins, months = grouping(session, group_by, tz, start, end)
     if dialect == "postgresql":
-        # One scan and one in-memory sort: JIT compiling costs more than it
-        # saves here, and an index scan in group order (random heap reads)
-        # loses to a sequential scan once most of the table is read; a
-        # period's range scan still uses the issued_at index (bitmap).
-        for setting in ("work_mem = '256MB'", "jit = off", "enable_indexscan = off"):
+        for setting in PG_SETTINGS:
             session.execute(sa.text(f"SET LOCAL {setting}"))
-        wait = code_t.c.redeemed_at - code_t.c.issued_at  # an interval: percentile_cont takes it as is
-        median = sa.func.percentile_cont(0.5).within_group(wait)
-        stmt = _cohort([*counts, median], joins_people=joins, start=start, end=end).group_by(key)
-        rows = {k: (issued, redeemed, _as_days(m)) for k, issued, redeemed, m in session.execute(stmt)}
+        stmt = pg_statement(key, joins, start, end, len(months))
+        rows = {k: (issued, redeemed or 0, _as_days(m)) for k, issued, redeemed, m in session.execute(stmt)}
     else:
+        counts = [key.label("key"), sa.func.count(), sa.func.count(code_t.c.redeemed_at)]
         stmt = _cohort(counts, joins_people=joins, start=start, end=end).group_by(key)
         medians = _sqlite_medians(session, key, joins, start, end)
         rows = {k: (issued, redeemed, medians.get(k)) for k, issued, redeemed in session.execute(stmt)}
+    if months:  # month index -> "YYYY-MM"
+        rows = {months[k - 1]: figures for k, figures in rows.items()}
 
     ordered = sorted(rows, key=lambda k: (k is None, str(k) if group_by in ("district", "month") else k or 0))
     labels = _labels(session, group_by, [k for k in ordered[offset : offset + limit] if k is not None])
@@ -180,6 +216,47 @@ def redemption_stats(
             )
         )
     return page, len(ordered)
+
+
+# PostgreSQL: JIT compiling costs more than it saves here; the groups'
+# arrays of waits stay in memory (work_mem, per process); a sequential scan
+# beats an index scan in group order (random heap reads) once most of the
+# table is read, and a period's range scan still uses the issued_at index.
+PG_SETTINGS = ("work_mem = '256MB'", "jit = off", "enable_indexscan = off")
+
+
+def pg_statement(key, joins: bool, start, end, months: int = 0):
+    """(key, issued, redeemed, median wait) per group, PostgreSQL.
+
+    One scan, hash-aggregated on the key by parallel workers: per group the
+    count and the array of its redeemed codes' waits (intervals), whose
+    median is then taken group by group, so only each group's own waits
+    are sorted. (An ordered-set aggregate in the grouping itself sorts every
+    code of the period on the key first, then each group again, in one
+    process.) Same figures as percentile_cont over the codes.
+
+    `months`: the key is a month index 1..months. The planner estimates any
+    expression of issued_at at as many groups as codes and would not
+    aggregate in parallel; joined to generate_series(1, months), it counts
+    the months instead."""
+    wait = code_t.c.redeemed_at - code_t.c.issued_at  # an interval: percentile_cont takes it as is
+    # array_accum: array_agg with a combine function (migration 0003), so
+    # the scan and the grouping run in parallel workers
+    waits = sa.func.array_accum(wait, type_=postgresql.ARRAY(sa.Interval()))
+    waits = waits.filter(code_t.c.redeemed_at.is_not(None)).label("waits")
+    index = None
+    if months:
+        count = sa.literal_column(str(int(months)), sa.Integer)
+        index = sa.func.generate_series(1, count).table_valued("i").render_derived(name="month")
+        key, month_key = index.c.i, key
+    columns = [key.label("key"), sa.func.count().label("issued"), waits]
+    g = _cohort(columns, joins_people=joins, start=start, end=end)
+    if index is not None:
+        g = g.join(index, index.c.i == month_key)
+    g = g.group_by(key).subquery("g")
+    each = sa.select(sa.func.unnest(g.c.waits).label("wait")).correlate(g).subquery("each_wait")
+    median = sa.select(sa.func.percentile_cont(0.5).within_group(each.c.wait)).scalar_subquery()
+    return sa.select(g.c.key, g.c.issued, sa.func.cardinality(g.c.waits), median)
 
 
 def _sqlite_medians(session: Session, key, joins: bool, start, end) -> dict:

@@ -47,8 +47,12 @@ def admin_headers(demo):
 
 @pytest.mark.sqlite_only
 @schema.parametrize()
+# derandomize: the same cases on every run, so CI judges the code, not the
+# draw (a negative case serialized to an empty query value, e.g. an empty
+# array for `?district=`, reads as a valid empty string to any server).
 @settings(
     max_examples=10,
+    derandomize=True,
     deadline=None,
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.config import Settings, get_settings
-from app.db import make_engine, session_factory
+from app.db import make_engine, read_session_factory, session_factory
 from app.domain.errors import DomainError
 from app.sending.dispatcher import Dispatcher
 from app.sending.gateway import Gateway, build_gateway
@@ -61,6 +61,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = factory
+    app.state.read_session_factory = read_session_factory(engine)
     app.state.gateway = gateway
     app.state.dispatcher = dispatcher
 

@@ -338,10 +338,12 @@ def answer_step(
     service_code: str | None,
     phone_number: str | None,
     text: str | None,
-) -> tuple[UssdReply, str | None]:
+    actions: bool = True,
+) -> tuple[UssdReply | None, str | None]:
     """One gateway callback, checked: missing fields, an unknown service code
     or an unreadable phone get a clear END. Returns the reply and the
-    caller's E.164 phone (None when unreadable)."""
+    caller's E.164 phone (None when unreadable). With `actions=False` the
+    step only reads: the reply is None when the step confirms an action."""
     if session_id is None or service_code is None or phone_number is None or text is None:
         return UssdReply(refusal(settings, "ussd.bad_request"), "bad_request"), None
     if not service_code_allowed(settings, service_code):
@@ -349,11 +351,16 @@ def answer_step(
     phone = caller_phone(phone_number, settings.default_region)
     if phone is None:
         return UssdReply(refusal(settings, "ussd.bad_caller"), "bad_caller"), None
-    return handle_ussd(session, settings, phone=phone, text=text), phone
+    return handle_ussd(session, settings, phone=phone, text=text, actions=actions), phone
 
 
-def handle_ussd(session: Session, settings: Settings, *, phone: str, text: str) -> UssdReply:
-    """One USSD step for `phone` (E.164) whose session so far is `text`."""
+def handle_ussd(
+    session: Session, settings: Settings, *, phone: str, text: str, actions: bool = True
+) -> UssdReply | None:
+    """One USSD step for `phone` (E.164) whose session so far is `text`.
+    Only the step that confirms an action writes; with `actions=False`
+    such a step is not run and the reply is None (every other step only
+    reads, whichever way it is answered)."""
     caller = people.resolve_caller(session, phone, settings.default_language)
     ctx = Ctx(session, settings, caller, ussd_language(caller.language))
     if len(text) > MAX_TEXT or text.count("*") >= MAX_ANSWERS:
@@ -381,6 +388,8 @@ def handle_ussd(session: Session, settings: Settings, *, phone: str, text: str) 
             notice = outcome.notice
         elif not final:  # the session ended at this answer: replay runs nothing
             return UssdReply(_end(ctx.t("ussd.session_over")), "session_over")
+        elif not actions:
+            return None
         else:
             try:
                 body = outcome.run()

@@ -39,6 +39,16 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, class_=Session, expire_on_commit=False)
 
 
+def read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for work that only reads (never commits). On PostgreSQL they
+    run in autocommit, so each read is one round trip, without a BEGIN and a
+    ROLLBACK around it; SQLite opens no transaction for a read anyway, so
+    they are plain sessions there. Never write through one."""
+    if engine.dialect.name == "postgresql":
+        engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return session_factory(engine)
+
+
 @contextmanager
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session that commits on success and rolls back on any error."""

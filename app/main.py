@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.channels.sms_inbox import SmsInbox
 from app.config import Settings, get_settings
-from app.db import make_engine, session_factory
+from app.db import make_engine, read_session_factory, session_factory
 from app.domain.errors import DomainError
 from app.sending.dispatcher import Dispatcher
 from app.sending.gateway import Gateway, build_gateway
@@ -63,6 +63,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = factory
+    app.state.read_session_factory = read_session_factory(engine)
     app.state.gateway = gateway
     app.state.dispatcher = dispatcher
     app.state.sms_inbox = sms_inbox

@@ -3,9 +3,15 @@ a 3-step client session (main menu -> find a clinic -> a district).
 
     .venv/bin/python bench/ussd.py [--db sqlite|postgresql] [--sessions 1000] [--connections 16]
                                    [--wrk-seconds 10] [--database-url URL]
+                                   [--cpu-requests 600] [--cpu-runs 5] [--cpu-only]
 
 Each step is a real webhook call (token, form parsing, role look-up, menu
-replay, commit). Load, bounded in time or count:
+replay; a step that confirms nothing only reads, so none of these commits).
+
+First the CPU time of one request in the process itself (the ASGI app called
+directly, one request at a time, no sockets: robust to a busy machine, the
+least disturbed of --cpu-runs runs of --cpu-requests each), then load,
+bounded in time or count:
 - wrk (`apt-get install -y wrk`), C connections for a fixed time: a bare
   endpoint of the same process (form parsed, constant answer) for
   reference, each step's body alone (per-step p50/p99), the three bodies
@@ -105,15 +111,82 @@ def make_app():
     return app
 
 
-def start_server(url: str, port: int) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.update(
+def server_env(url: str) -> dict[str, str]:
+    return dict(
         DATABASE_URL=url,
         WEBHOOK_TOKEN=TOKEN,
         SMS_GATEWAY="console",
         DISPATCH_IN_PROCESS="false",
         APP_ENV="test",
     )
+
+
+async def asgi_post(app, path: str, body: bytes) -> tuple[int, bytes]:
+    """One form POST through the ASGI app itself: (status, body)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"bench"),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-webhook-token", TOKEN.encode()),
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    answer: dict = {"body": b""}
+
+    async def receive() -> dict:
+        return messages.pop() if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+        elif message["type"] == "http.response.body":
+            answer["body"] += message.get("body", b"")
+
+    await app(scope, receive, send)
+    return answer["status"], answer["body"]
+
+
+def cpu_per_request(url: str, requests: int, runs: int) -> list[tuple[str, float]]:
+    """Process CPU ms per request of the bare endpoint, each step and the
+    rotation, in this process, one request at a time (the minimum of `runs`)."""
+    os.environ.update(server_env(url))
+    app = make_app()
+    cases = [("bare endpoint", "/bench/bare", [encode("1*1", 0)])]
+    cases += [(name, PATH, [encode(text, 0)]) for name, text in STEPS]
+    cases.append(("3 steps in rotation", PATH, [encode(text, 0) for _, text in STEPS]))
+
+    async def one_run(path: str, bodies: list[bytes]) -> float:
+        started = time.process_time()
+        for i in range(requests):
+            status, text = await asgi_post(app, path, bodies[i % len(bodies)])
+            if status != 200 or not text.startswith(b"CON "):
+                raise SystemExit(f"unexpected answer {status}: {text[:200]!r}")
+        return (time.process_time() - started) / requests * 1000
+
+    out = []
+    for name, path, texts in cases:
+        bodies = [t.encode() for t in texts]
+        asyncio.run(one_run(path, bodies))  # warm-up: connections, statement caches
+        out.append((name, min(asyncio.run(one_run(path, bodies)) for _ in range(runs))))
+    app.state.engine.dispose()
+    return out
+
+
+def start_server(url: str, port: int) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.update(server_env(url))
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -255,59 +328,79 @@ def main() -> None:
     parser.add_argument(
         "--httpx", action="store_true", help="also run the httpx client when wrk is installed"
     )
+    parser.add_argument(
+        "--cpu-requests", type=int, default=600, help="in-process CPU: requests a run (0: skip)"
+    )
+    parser.add_argument(
+        "--cpu-runs", type=int, default=5, help="in-process CPU: runs, the least disturbed kept"
+    )
+    parser.add_argument("--cpu-only", action="store_true", help="only the in-process CPU figures")
     args = parser.parse_args()
 
     pg_name = None
     if args.db == "postgresql" and not args.database_url:
         pg_name, args.database_url = create_pg_database()
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        url = prepare_database(args.database_url, folder)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        server = start_server(url, port)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            run_bench(args, Path(tmp))
+    finally:
+        if pg_name:
+            drop_pg_database(pg_name)
+
+
+def run_bench(args: argparse.Namespace, folder: Path) -> None:
+    url = prepare_database(args.database_url, folder)
+    backend = url.split(":", 1)[0]
+    if args.cpu_requests > 0:
+        print(
+            f"USSD webhook, in-process CPU per request, {backend}, {args.cpu_requests} requests "
+            f"one at a time, least of {args.cpu_runs} runs, load average: {os.getloadavg()[0]:.1f}"
+        )
+        for name, ms in cpu_per_request(url, args.cpu_requests, args.cpu_runs):
+            print(f"  {name:<22}{ms:>9.3f} ms CPU")
+        print()
+    if args.cpu_only:
+        return
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_server(url, port)
+    try:
+        print(
+            f"USSD webhook, 1 uvicorn process, {backend}, {args.connections} connections, "
+            f"{os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.1f}\n"
+        )
+        if shutil.which("wrk"):
+            print(f"wrk -t1 -c{args.connections} -d{args.wrk_seconds}s --latency")
+            print(f"  {'step':<22}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")
+            runs = [("bare endpoint", [encode("1*1", 0)], "/bench/bare")]
+            runs += [(name, [encode(text, 0)], PATH) for name, text in STEPS]
+            runs.append(("3 steps in rotation", [encode(text, 0) for _, text in STEPS], PATH))
+            for name, bodies, path in runs:
+                r = run_wrk(base, bodies, args.connections, args.wrk_seconds, folder, path)
+                note = f"  ({r['non2xx']} non-2xx)" if r["non2xx"] else ""
+                print(f"  {name:<22}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['rps']:>9.0f}{note}")
+            # one connection: the time of a step itself, without queueing behind 15 others
+            r = run_wrk(base, runs[-1][1], 1, args.wrk_seconds, folder)
+            print(f"  {'rotation, 1 connection':<22}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['rps']:>9.0f}")
+            if not args.httpx:
+                return
+        else:
+            print("wrk not installed (apt-get install -y wrk): httpx async client only")
+        per_step, elapsed, errors = asyncio.run(httpx_load(base, args.sessions, args.connections))
+        total = [v for values in per_step.values() for v in values]
+        print(
+            f"\nhttpx async client: {args.sessions} sessions x 3 steps = {len(total)} requests "
+            f"in {elapsed:.1f} s ({len(total) / elapsed:.0f} req/s), {errors} errors"
+        )
+        print(f"  {'step':<22}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+        for name, values in [*per_step.items(), ("overall", total)]:
+            print(f"  {name:<22}{statistics.median(values):>9.1f}{pct(values, 99):>9.1f}{max(values):>9.1f}")
+    finally:
+        server.terminate()
         try:
-            backend = url.split(":", 1)[0]
-            print(
-                f"USSD webhook, 1 uvicorn process, {backend}, {args.connections} connections, "
-                f"{os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.1f}\n"
-            )
-            if shutil.which("wrk"):
-                print(f"wrk -t1 -c{args.connections} -d{args.wrk_seconds}s --latency")
-                print(f"  {'step':<22}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")
-                runs = [("bare endpoint", [encode("1*1", 0)], "/bench/bare")]
-                runs += [(name, [encode(text, 0)], PATH) for name, text in STEPS]
-                runs.append(("3 steps in rotation", [encode(text, 0) for _, text in STEPS], PATH))
-                for name, bodies, path in runs:
-                    r = run_wrk(base, bodies, args.connections, args.wrk_seconds, folder, path)
-                    note = f"  ({r['non2xx']} non-2xx)" if r["non2xx"] else ""
-                    print(f"  {name:<22}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['rps']:>9.0f}{note}")
-                # one connection: the time of a step itself, without queueing behind 15 others
-                r = run_wrk(base, runs[-1][1], 1, args.wrk_seconds, folder)
-                print(f"  {'rotation, 1 connection':<22}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['rps']:>9.0f}")
-                if not args.httpx:
-                    return
-            else:
-                print("wrk not installed (apt-get install -y wrk): httpx async client only")
-            per_step, elapsed, errors = asyncio.run(httpx_load(base, args.sessions, args.connections))
-            total = [v for values in per_step.values() for v in values]
-            print(
-                f"\nhttpx async client: {args.sessions} sessions x 3 steps = {len(total)} requests "
-                f"in {elapsed:.1f} s ({len(total) / elapsed:.0f} req/s), {errors} errors"
-            )
-            print(f"  {'step':<22}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
-            for name, values in [*per_step.items(), ("overall", total)]:
-                print(
-                    f"  {name:<22}{statistics.median(values):>9.1f}{pct(values, 99):>9.1f}{max(values):>9.1f}"
-                )
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-            if pg_name:
-                drop_pg_database(pg_name)
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ MAX_LABEL = 40  # one list line, so that at least one always fits a page
 PAGE_ITEMS = 8  # 9 is "more", 0 is "back"
 NOTICE_KEYS = ("ussd.invalid_choice", "ussd.bad_code", "ussd.bad_phone", "ussd.bad_date", "ussd.bad_time")
 _CHOICE = re.compile(r"^[1-9]$")
+_PLAIN = re.compile(r"[\n -~]*")  # what to_ascii leaves as it is
 
 
 # ---------------------------------------------------------------- text
@@ -51,6 +52,8 @@ _CHOICE = re.compile(r"^[1-9]$")
 def to_ascii(text: str) -> str:
     """Plain ASCII for a handset: diacritics dropped (đ -> d), tabs and
     carriage returns as spaces, anything else unprintable as `?`."""
+    if _PLAIN.fullmatch(text):  # most screens: nothing to fold
+        return text
     text = strip_diacritics(unicodedata.normalize("NFKC", text.replace("\r", " ").replace("\t", " ")))
     return "".join(ch if ch == "\n" or " " <= ch <= "~" else "?" for ch in text)
 
@@ -320,6 +323,13 @@ def service_code_allowed(settings: Settings, service_code: str) -> bool:
     return not allowed or service_code.strip() in allowed
 
 
+@lru_cache(maxsize=4096)
+def caller_phone(phone_number: str, region: str) -> str | None:
+    """The gateway's `phoneNumber` in E.164, None when unreadable (a pure
+    function, cached: every step of a session sends the same number)."""
+    return try_normalize_phone(phone_number, region)
+
+
 def answer_step(
     session: Session,
     settings: Settings,
@@ -328,22 +338,29 @@ def answer_step(
     service_code: str | None,
     phone_number: str | None,
     text: str | None,
-) -> tuple[UssdReply, str | None]:
+    actions: bool = True,
+) -> tuple[UssdReply | None, str | None]:
     """One gateway callback, checked: missing fields, an unknown service code
     or an unreadable phone get a clear END. Returns the reply and the
-    caller's E.164 phone (None when unreadable)."""
+    caller's E.164 phone (None when unreadable). With `actions=False` the
+    step only reads: the reply is None when the step confirms an action."""
     if session_id is None or service_code is None or phone_number is None or text is None:
         return UssdReply(refusal(settings, "ussd.bad_request"), "bad_request"), None
     if not service_code_allowed(settings, service_code):
         return UssdReply(refusal(settings, "ussd.unknown_service_code"), "unknown_service_code"), None
-    phone = try_normalize_phone(phone_number, settings.default_region)
+    phone = caller_phone(phone_number, settings.default_region)
     if phone is None:
         return UssdReply(refusal(settings, "ussd.bad_caller"), "bad_caller"), None
-    return handle_ussd(session, settings, phone=phone, text=text), phone
+    return handle_ussd(session, settings, phone=phone, text=text, actions=actions), phone
 
 
-def handle_ussd(session: Session, settings: Settings, *, phone: str, text: str) -> UssdReply:
-    """One USSD step for `phone` (E.164) whose session so far is `text`."""
+def handle_ussd(
+    session: Session, settings: Settings, *, phone: str, text: str, actions: bool = True
+) -> UssdReply | None:
+    """One USSD step for `phone` (E.164) whose session so far is `text`.
+    Only the step that confirms an action writes; with `actions=False`
+    such a step is not run and the reply is None (every other step only
+    reads, whichever way it is answered)."""
     caller = people.resolve_caller(session, phone, settings.default_language)
     ctx = Ctx(session, settings, caller, ussd_language(caller.language))
     if len(text) > MAX_TEXT or text.count("*") >= MAX_ANSWERS:
@@ -371,6 +388,8 @@ def handle_ussd(session: Session, settings: Settings, *, phone: str, text: str) 
             notice = outcome.notice
         elif not final:  # the session ended at this answer: replay runs nothing
             return UssdReply(_end(ctx.t("ussd.session_over")), "session_over")
+        elif not actions:
+            return None
         else:
             try:
                 body = outcome.run()

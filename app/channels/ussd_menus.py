@@ -110,17 +110,20 @@ class Districts(Paged):
         return ctx.t("ussd.pick_district")
 
     def items(self, ctx, frame):
-        return ctx.cached("districts", lambda: [(to_ascii(d), d) for d in clinics.districts(ctx.session)])
+        return [(to_ascii(d), d) for d in _listing(ctx).districts]
 
     def pick(self, ctx, frame, value):
         return Push(Frame("clinics", (value,)))
 
 
-def _clinics_in(ctx: Ctx, district: str) -> list[Clinic]:
+def _listing(ctx: Ctx) -> clinics.ClinicListing:
+    return ctx.cached("clinics", lambda: clinics.clinic_listing(ctx.session))
+
+
+def _clinics_in(ctx: Ctx, district: str) -> list[clinics.ListedClinic]:
     # every active clinic (one query, in the domain's stable order), then
     # the district chosen from the list exactly, not a text search
-    found = ctx.cached("clinics", lambda: clinics.find_clinics(ctx.session, None))
-    return [c for c in found if c.district == district]
+    return [c for c in _listing(ctx).clinics if c.district == district]
 
 
 @node("clinics")

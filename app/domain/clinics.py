@@ -7,7 +7,9 @@ Matching ignores case, Vietnamese diacritics and spaces: `dien bien`,
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from app.domain.errors import NotFound
@@ -23,12 +25,16 @@ def _key(text: str | None) -> str:
     return _NOT_ALNUM.sub("", strip_diacritics(text or "").lower())
 
 
+_CLINIC = Clinic.__table__.c
+_LISTING_ORDER = (_CLINIC.district, _CLINIC.display_name, _CLINIC.id)
+
+
 def _active_clinics(session: Session) -> list[Clinic]:
     return list(
         session.exec(
             select(Clinic)
             .where(Clinic.active == True)  # noqa: E712
-            .order_by(Clinic.district, Clinic.display_name, Clinic.id)
+            .order_by(*_LISTING_ORDER)
         ).all()
     )
 
@@ -67,10 +73,42 @@ def find_clinics(session: Session, query: str | None) -> list[Clinic]:
     return [c for c in clinics if matches(c)]
 
 
+def _district_names(values) -> list[str]:
+    return sorted({d for d in values if d})
+
+
 def districts(session: Session) -> list[str]:
     """Districts that have at least one active clinic, sorted."""
     rows = session.exec(select(Clinic.district).where(Clinic.active == True).distinct()).all()  # noqa: E712
-    return sorted({d for d in rows if d})
+    return _district_names(rows)
+
+
+class ListedClinic(NamedTuple):
+    id: int
+    display_name: str
+    district: str
+
+
+# built once, on the table's columns (a Core statement, no ORM loading): a
+# USSD menu reads the listing on every step of a "find a clinic" session
+_LISTING = (
+    sa.select(_CLINIC.id, _CLINIC.display_name, _CLINIC.district)
+    .where(_CLINIC.active == sa.true())
+    .order_by(*_LISTING_ORDER)
+)
+
+
+class ClinicListing(NamedTuple):
+    """Every active clinic (id, neutral name, district) in the order of
+    `find_clinics`, and the districts of `districts`, from one light query."""
+
+    clinics: list[ListedClinic]
+    districts: list[str]
+
+
+def clinic_listing(session: Session) -> ClinicListing:
+    clinics = [ListedClinic(*row) for row in session.execute(_LISTING)]
+    return ClinicListing(clinics, _district_names(c.district for c in clinics))
 
 
 def services_of(session: Session, clinic_id: int) -> list[Service]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -43,36 +43,37 @@ def get_or_create_person(session: Session, phone: str) -> Person:
         return get_person(session, phone)  # type: ignore[return-value]
 
 
-def _caller_statement():
-    """Built once (the phone is a parameter): constructing this three-way
-    outer join was most of the look-up's cost, and every inbound SMS and
-    USSD step asks it."""
-    asked = select(bindparam("phone", type_=Person.__table__.c.phone.type).label("phone")).subquery()
+def _caller_query():
+    worker, staff, person = Worker.__table__, ClinicStaff.__table__, Person.__table__
+    asked = sa.select(sa.bindparam("phone").label("phone")).subquery()
     return (
-        select(Worker, ClinicStaff, Person)
+        sa.select(worker.c.id, staff.c.id, person.c.language, person.c.opted_out)
         .select_from(asked)
-        .outerjoin(Worker, and_(Worker.phone == asked.c.phone, Worker.active == True))  # noqa: E712
-        .outerjoin(ClinicStaff, and_(ClinicStaff.phone == asked.c.phone, ClinicStaff.active == True))  # noqa: E712
-        .outerjoin(Person, Person.phone == asked.c.phone)
+        .outerjoin(worker, sa.and_(worker.c.phone == asked.c.phone, worker.c.active == sa.true()))
+        .outerjoin(staff, sa.and_(staff.c.phone == asked.c.phone, staff.c.active == sa.true()))
+        .outerjoin(person, person.c.phone == asked.c.phone)
     )
 
 
-_CALLER = _caller_statement()
+# Built once, on the tables' columns (Core: no statement to build, no
+# entities to load on each call): every inbound SMS and USSD step runs it.
+_CALLER = _caller_query()
 
 
 def resolve_caller(session: Session, phone: str, default_language: str) -> Caller:
     """Role, language and opt-out of `phone`, in one query (every inbound
-    SMS and USSD step starts here); no row is written."""
-    row = session.exec(_CALLER, params={"phone": phone}).first()
-    worker, staff, person = row if row is not None else (None, None, None)
-    if worker is not None:
-        staff = None  # a phone registered as both acts as the worker
+    SMS and USSD step starts here; a worker's or staff member's row is then
+    read by its key); no row is written."""
+    worker_id, staff_id, language, opted_out = session.execute(_CALLER, {"phone": phone}).one()
+    # a phone registered as both acts as the worker
+    worker = session.get(Worker, worker_id) if worker_id is not None else None
+    staff = session.get(ClinicStaff, staff_id) if staff_id is not None and worker is None else None
     role = Role.worker if worker else Role.clinic if staff else Role.client
     return Caller(
         phone=phone,
         role=role,
-        language=(person.language if person and person.language else default_language),
-        opted_out=bool(person and person.opted_out),
+        language=language or default_language,
+        opted_out=bool(opted_out),
         worker=worker,
         staff=staff,
     )

@@ -35,9 +35,15 @@ async def _fields(request: Request) -> dict[str, str | None]:
     return {name: value if isinstance(value := form.get(name), str) else None for name in FIELDS}
 
 
-def _answer(request: Request, fields: dict[str, str | None]) -> tuple[ussd.UssdReply, str | None]:
-    settings = request.app.state.settings
-    with request.app.state.session_factory() as session:
+def _answer(
+    request: Request, fields: dict[str, str | None], actions: bool
+) -> tuple[ussd.UssdReply | None, str | None]:
+    """The step's reply and the caller's phone. With `actions=False` the
+    step only reads, in a read session, and the reply is None when the step
+    confirms an action; with `actions=True` it is committed."""
+    state = request.app.state
+    settings = state.settings
+    with (state.session_factory if actions else state.read_session_factory)() as session:
         try:
             reply, phone = ussd.answer_step(
                 session,
@@ -46,8 +52,10 @@ def _answer(request: Request, fields: dict[str, str | None]) -> tuple[ussd.UssdR
                 service_code=fields["serviceCode"],
                 phone_number=fields["phoneNumber"],
                 text=fields["text"],
+                actions=actions,
             )
-            session.commit()
+            if actions:
+                session.commit()
             return reply, phone
         except Exception:
             session.rollback()
@@ -64,18 +72,26 @@ def _answer(request: Request, fields: dict[str, str | None]) -> tuple[ussd.UssdR
 async def ussd_step(request: Request, background: BackgroundTasks) -> PlainTextResponse:
     started = time.perf_counter()
     fields = await _fields(request)
-    reply, phone = await run_in_threadpool(_answer, request, fields)
+    # Nearly every step only reads (a menu, a list, a wrong choice): two or
+    # three short indexed reads and nothing to commit, answered here on the
+    # event loop, where a hop to a worker thread would cost more CPU than
+    # the step itself. The step that confirms an action writes (and may
+    # wait for SQLite's writer lock): a worker thread, as before.
+    reply, phone = _answer(request, fields, False)
+    if reply is None:
+        reply, phone = await run_in_threadpool(_answer, request, fields, True)
     if reply.queued_ids:
         background.add_task(request.app.state.dispatcher.send_now, reply.queued_ids)
-    log.info(
-        "ussd step",
-        extra={
-            "session_id": (fields["sessionId"] or "")[:64],
-            "phone": mask_phone(phone or ""),
-            "answers": len(fields["text"].split("*")) if fields["text"] else 0,
-            "screen": reply.screen,
-            "end": reply.ended,
-            "ms": round((time.perf_counter() - started) * 1000, 1),
-        },
-    )
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "ussd step",
+            extra={
+                "session_id": (fields["sessionId"] or "")[:64],
+                "phone": mask_phone(phone or ""),
+                "answers": len(fields["text"].split("*")) if fields["text"] else 0,
+                "screen": reply.screen,
+                "end": reply.ended,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
     return PlainTextResponse(reply.text)

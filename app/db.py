@@ -13,6 +13,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, create_engine
 
+CONNECT_TIMEOUT_SECONDS = 5
+
 
 def make_engine(url: str, **kwargs) -> Engine:
     """One engine per process. SQLite gets WAL, a busy timeout and foreign
@@ -30,8 +32,13 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    # 50 in all: more than the request thread pool (40) and the service's own
+    # threads, so none of them waits for a connection (the USSD reads run on
+    # the event loop: a wait there would hold every request); a server that
+    # does not answer is given up after CONNECT_TIMEOUT_SECONDS
     kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("max_overflow", 40)
+    kwargs.setdefault("connect_args", {"connect_timeout": CONNECT_TIMEOUT_SECONDS})
     return create_engine(url, **kwargs)
 
 

@@ -4,14 +4,16 @@ operator shows whatever we answer on the handset."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.channels import ussd
+from app.db import sqlite_writer
 from app.domain.phones import mask_phone
 from app.routes.deps import require_webhook_token
 
@@ -43,7 +45,8 @@ def _answer(
     confirms an action; with `actions=True` it is committed."""
     state = request.app.state
     settings = state.settings
-    with (state.session_factory if actions else state.read_session_factory)() as session:
+    writer = sqlite_writer(settings) if actions else contextlib.nullcontext()
+    with writer, (state.session_factory if actions else state.read_session_factory)() as session:
         try:
             reply, phone = ussd.answer_step(
                 session,
@@ -69,7 +72,7 @@ def _answer(
     response_class=PlainTextResponse,
     dependencies=[Depends(require_webhook_token)],
 )
-async def ussd_step(request: Request, background: BackgroundTasks) -> PlainTextResponse:
+async def ussd_step(request: Request) -> PlainTextResponse:
     started = time.perf_counter()
     fields = await _fields(request)
     # Nearly every step only reads (a menu, a list, a wrong choice): two or
@@ -80,8 +83,8 @@ async def ussd_step(request: Request, background: BackgroundTasks) -> PlainTextR
     reply, phone = _answer(request, fields, False)
     if reply is None:
         reply, phone = await run_in_threadpool(_answer, request, fields, True)
-    if reply.queued_ids:
-        background.add_task(request.app.state.dispatcher.send_now, reply.queued_ids)
+    if reply.queued_ids:  # e.g. a code to the client: sent right after, without holding the answer
+        request.app.state.dispatcher.send_soon(reply.queued_ids)
     if log.isEnabledFor(logging.INFO):
         log.info(
             "ussd step",

@@ -245,6 +245,30 @@ def run_wrk(base: str, path: str, script: str, duration: int, connections: int, 
 # ---------------------------------------------------------------- load: httpx
 
 
+def _sms_form(phone: str, gateway_id: str) -> dict[str, str]:
+    return {
+        "from": phone,
+        "to": "8088",
+        "text": "HELP",
+        "date": "2026-11-23 12:00:00",
+        "id": gateway_id,
+        "linkId": "l",
+        "networkCode": "45204",
+    }
+
+
+def _figures(latencies: list[float], elapsed: float, non2xx: int) -> dict:
+    q = statistics.quantiles(latencies, n=100)
+    return {
+        "rps": len(latencies) / elapsed,
+        "requests": len(latencies),
+        "p50": q[49],
+        "p99": q[98],
+        "non2xx": non2xx,
+        "socket_errors": "",
+    }
+
+
 def run_httpx(base: str, path: str, kind: str, duration: int, connections: int) -> dict:
     import httpx
 
@@ -263,15 +287,7 @@ def run_httpx(base: str, path: str, kind: str, duration: int, connections: int) 
                 while time.monotonic() < deadline and counter < MAX_REQUESTS:
                     counter += 1
                     k = counter
-                    data = {
-                        "from": f"+8491{k % 10_000_000:07d}",
-                        "to": "8088",
-                        "text": "HELP",
-                        "date": "2026-11-23 12:00:00",
-                        "id": f"ATXid-{run}-{k}",
-                        "linkId": "l",
-                        "networkCode": "45204",
-                    }
+                    data = _sms_form(f"+8491{k % 10_000_000:07d}", f"ATXid-{run}-{k}")
                     started = time.perf_counter()
                     response = await client.post(path, data=data)
                     latencies.append((time.perf_counter() - started) * 1000)
@@ -280,15 +296,7 @@ def run_httpx(base: str, path: str, kind: str, duration: int, connections: int) 
             started = time.monotonic()
             await asyncio.gather(*(worker() for _ in range(connections)))
             elapsed = time.monotonic() - started
-        q = statistics.quantiles(latencies, n=100)
-        return {
-            "rps": len(latencies) / elapsed,
-            "requests": len(latencies),
-            "p50": q[49],
-            "p99": q[98],
-            "non2xx": non2xx,
-            "socket_errors": "",
-        }
+        return _figures(latencies, elapsed, non2xx)
 
     return asyncio.run(main())
 
@@ -310,15 +318,7 @@ def run_open_loop(base: str, path: str, rate: float, duration: int, connections:
 
             async def one(k: int, due: float) -> None:
                 nonlocal non2xx
-                data = {
-                    "from": f"+8492{k % 10_000_000:07d}",
-                    "to": "8088",
-                    "text": "HELP",
-                    "date": "2026-11-23 12:00:00",
-                    "id": f"ATXid-open-{run}-{k}",
-                    "linkId": "l",
-                    "networkCode": "45204",
-                }
+                data = _sms_form(f"+8492{k % 10_000_000:07d}", f"ATXid-open-{run}-{k}")
                 response = await client.post(path, data=data)
                 latencies.append((time.perf_counter() - due) * 1000)
                 non2xx += response.status_code >= 300
@@ -334,15 +334,7 @@ def run_open_loop(base: str, path: str, rate: float, duration: int, connections:
                 tasks.append(asyncio.create_task(one(k, due)))
             await asyncio.gather(*tasks)
             elapsed = time.perf_counter() - start
-        q = statistics.quantiles(latencies, n=100)
-        return {
-            "rps": len(latencies) / elapsed,
-            "requests": len(latencies),
-            "p50": q[49],
-            "p99": q[98],
-            "non2xx": non2xx,
-            "socket_errors": "",
-        }
+        return _figures(latencies, elapsed, non2xx)
 
     return asyncio.run(main())
 

@@ -3,7 +3,7 @@ SMS that arrived while the previous batch was being written.
 
 A commit waits for the disk (SQLite's WAL sync, PostgreSQL's WAL flush): a
 few milliseconds that one request at a time would pay in full, and that
-SQLite, with its single writer, would pay in a queue. Here a worker thread
+SQLite, with its single writer, would pay in a queue. Here one thread
 takes all the SMS waiting, runs `handle_inbound_sms` for each in order (each
 sees what the ones before it wrote, exactly as if they had come one after
 another), claims their replies for sending in the same transaction and
@@ -16,10 +16,11 @@ is rolled back and each of its messages handled again alone, in its own
 transaction, with `handle_inbound_sms`'s own recovery: one bad message
 never costs the others their reply.
 
-SQLite has one writer, so one worker; PostgreSQL takes several batches at
-once, so several workers overlap their round trips to the server. Workers
-start with the first SMS and end after a moment without any, so an idle
-application holds no thread."""
+One worker thread, on SQLite (one writer) and on PostgreSQL alike: there
+too, larger batches cost less CPU a message than several workers taking
+smaller ones at once (measured: 325 against 263 SMS/s at 16 connections).
+It starts with the first SMS and ends after a moment without any, so an
+idle application holds no thread."""
 
 from __future__ import annotations
 
@@ -42,7 +43,6 @@ log = logging.getLogger("hen.sms")
 
 MAX_BATCH = 64
 IDLE_SECONDS = 1.0
-POSTGRESQL_WORKERS = 4
 
 
 Outcome = tuple[InboundResult | None, BaseException | None]
@@ -73,37 +73,30 @@ class SmsInbox:
         self.factory = factory
         self.settings = settings
         self.dispatcher = dispatcher
-        self.max_workers = 1 if settings.is_sqlite else POSTGRESQL_WORKERS
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._workers = 0
-        self._idle = 0  # workers waiting for a job
+        self._running = False
 
     async def handle(self, **fields) -> InboundResult:
         loop = asyncio.get_running_loop()
         job = _Job(fields, loop, loop.create_future())
         self._queue.put(job)
         with self._lock:
-            if self._idle == 0 and self._workers < self.max_workers:
-                self._workers += 1
+            if not self._running:
+                self._running = True
                 threading.Thread(target=self._run, name="hen-sms-inbox", daemon=True).start()
         return await job.future
 
     def _run(self) -> None:
         while True:
-            with self._lock:
-                self._idle += 1
             try:
                 first = self._queue.get(timeout=IDLE_SECONDS)
             except queue.Empty:
                 with self._lock:
-                    self._idle -= 1
                     if self._queue.empty():  # a job put before this check is taken below
-                        self._workers -= 1
+                        self._running = False
                         return
                 continue
-            with self._lock:
-                self._idle -= 1
             batch = [first]
             while len(batch) < MAX_BATCH:
                 try:

@@ -553,6 +553,18 @@ def test_booking_asks_again_for_a_bad_code_date_or_time(client, demo, settings):
     assert demo.exec(select(Appointment)).first() is None
 
 
+def test_booking_a_code_that_cannot_be_booked_ends_at_the_code_not_after_date_and_time(
+    client, demo, settings
+):
+    no_phone = issue(demo, settings, phone=None)
+    answer = dial(client, DEMO_CLINIC_PHONE, "2", no_phone)
+    assert answer == "END " + t("codes.no_client_phone", code=codes.format_code(no_phone))
+    not_offered = issue(demo, settings, service="STI")  # Him Lam offers VCT and MMT only
+    answer = dial(client, DEMO_CLINIC_PHONE, "2", not_offered)
+    assert answer.startswith("END ") and "STI" in answer and answer != "END " + t("ussd.error")
+    assert demo.exec(select(Appointment)).first() is None
+
+
 @pytest.mark.parametrize(
     ("day", "hour", "expected"),
     [

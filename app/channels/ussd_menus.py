@@ -9,6 +9,7 @@ Every action is an `Act`: it runs only on the step that confirms it."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -400,11 +401,17 @@ class BookCode(Prompt):
         code = _parse(answer)
         if code is None:
             return Reask("ussd.bad_code")
-        try:  # a read only: tell an unknown code now, not after date and time
-            codes.get_code(ctx.session, code)
+        try:  # reads only: say now, not after date and time, why this code cannot be booked
+            appointments.bookable_code(ctx.session, code, clinic=_staff_clinic(ctx))
         except codes.UnknownCode:
             return Reask("ussd.bad_code")
+        except DomainError as exc:  # voided, expired, not offered here, no client phone: the END says which
+            return Act(functools.partial(_refuse, exc))
         return Push(Frame("book_date", (code,)))
+
+
+def _refuse(exc: DomainError) -> str:
+    raise exc
 
 
 def keypad_datetime(day: str, hour: str) -> str | None:

@@ -31,7 +31,7 @@ from app.domain.codes import (
     state_error,
 )
 from app.domain.errors import DomainError, NotFound
-from app.models import Appointment, AppointmentStatus, Clinic, CodeState, MessageKind, Service
+from app.models import Appointment, AppointmentStatus, Clinic, CodeState, MessageKind, ReferralCode, Service
 from app.sending.outbox import queue_rendered
 
 DEFAULT_TIME = time(8, 0)
@@ -114,6 +114,33 @@ def _year_less(day: int, month: int, today: date) -> date:
         raise ValueError("29/02 is not in this year") from None
 
 
+def bookable_code(
+    session: Session, code: str, *, clinic: Clinic, now: datetime | None = None
+) -> ReferralCode:
+    """The code's row when `clinic` may book an appointment for its client,
+    whatever the time (a menu asks before the date). Raises MalformedCode,
+    UnknownCode, CodeVoided, CodeExpired, ClinicInactive, NotOffered,
+    NoClientPhone; reads only."""
+    row = get_code(session, code)
+    now = now or clock.now()
+    state = effective_state(row, now)
+    if state not in (CodeState.issued, CodeState.redeemed):
+        raise state_error(row, now)
+    if not clinic.active:
+        raise ClinicInactive("this clinic is not active", clinic=clinic.display_name)
+    if not offers(session, clinic.id, row.service_id):
+        service = session.get(Service, row.service_id)
+        raise NotOffered(
+            "clinic does not offer this service",
+            clinic=clinic.display_name,
+            service=service.code,
+            code=format_code(row.code),
+        )
+    if not row.client_phone:
+        raise NoClientPhone("this code has no client phone", code=format_code(row.code))
+    return row
+
+
 def book_appointment(
     session: Session, settings: Settings, code: str, starts_at: datetime, *, clinic: Clinic, actor: str
 ) -> Appointment:
@@ -123,23 +150,8 @@ def book_appointment(
     client. The code may be issued or already redeemed. Raises
     MalformedCode, UnknownCode, CodeVoided, CodeExpired, ClinicInactive,
     NotOffered, NoClientPhone, PastDate."""
-    row = get_code(session, code)
     now = clock.now()
-    state = effective_state(row, now)
-    if state not in (CodeState.issued, CodeState.redeemed):
-        raise state_error(row, now)
-    if not clinic.active:
-        raise ClinicInactive("this clinic is not active", clinic=clinic.display_name)
-    service = session.get(Service, row.service_id)
-    if not offers(session, clinic.id, row.service_id):
-        raise NotOffered(
-            "clinic does not offer this service",
-            clinic=clinic.display_name,
-            service=service.code,
-            code=format_code(row.code),
-        )
-    if not row.client_phone:
-        raise NoClientPhone("this code has no client phone", code=format_code(row.code))
+    row = bookable_code(session, code, clinic=clinic, now=now)
     if starts_at <= now:
         raise PastDate(
             "appointment time is in the past", date=starts_at.astimezone(settings.tz).strftime("%d/%m/%Y")

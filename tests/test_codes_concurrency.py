@@ -6,15 +6,30 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from app import clock
 from app.db import make_engine, session_factory
 from app.demo import DEMO_WORKER_PHONE
-from app.domain import codes
-from app.models import AuditLog, Channel, Clinic, CodeState, Message, Redemption, ReferralCode, Worker
+from app.domain import appointments, codes
+from app.models import (
+    Appointment,
+    AppointmentStatus,
+    AuditLog,
+    Channel,
+    Clinic,
+    CodeState,
+    Message,
+    Redemption,
+    ReferralCode,
+    Reminder,
+    ReminderStatus,
+    Worker,
+)
 
 ATTEMPTS = 50
 
@@ -76,3 +91,59 @@ def test_fifty_concurrent_redeems_of_one_code_make_exactly_one_redemption(demo, 
         ]
         told = s.exec(select(Message).where(Message.phone == DEMO_WORKER_PHONE)).all()
         assert len(told) == 1  # the worker is told once
+
+
+BOOKINGS = 8
+
+
+@pytest.mark.postgres_only
+def test_bookings_of_one_code_at_the_same_moment_leave_one_upcoming_appointment(demo, settings, database_url):
+    worker = demo.exec(select(Worker).where(Worker.phone == DEMO_WORKER_PHONE)).one()
+    row = codes.issue_code(
+        demo,
+        settings,
+        service="VCT",
+        worker=worker,
+        client_phone="+84912345678",
+        clinic_id=None,
+        channel=Channel.sms,
+        actor="test",
+    )
+    demo.commit()
+    clinic_id = next(c.id for c in demo.exec(select(Clinic)) if codes.offers(demo, c.id, row.service_id))
+    engine = make_engine(database_url, pool_size=BOOKINGS, max_overflow=0)
+    factory = session_factory(engine)
+    start = threading.Barrier(BOOKINGS)
+    base = clock.now().replace(microsecond=0) + timedelta(days=3)
+
+    def book(i: int) -> None:
+        with factory() as session:
+            clinic = session.get(Clinic, clinic_id)
+            session.connection()
+            start.wait(timeout=60)
+            appointments.book_appointment(
+                session, settings, row.code, base + timedelta(hours=i), clinic=clinic, actor=f"desk-{i}"
+            )
+            session.commit()
+
+    try:
+        with ThreadPoolExecutor(max_workers=BOOKINGS) as pool:
+            list(pool.map(book, range(BOOKINGS)))
+    finally:
+        engine.dispose()
+
+    with Session(demo.get_bind()) as s:
+        booked = s.exec(
+            select(Appointment).where(
+                Appointment.code_id == row.id, Appointment.status == AppointmentStatus.booked
+            )
+        ).all()
+        assert len(booked) == 1
+        assert len(s.exec(select(Appointment).where(Appointment.code_id == row.id)).all()) == BOOKINGS
+        # the reminders of the replaced bookings are cancelled with them: only the standing one's wait
+        pending = s.exec(
+            select(Reminder).where(
+                Reminder.appointment_id.is_not(None), Reminder.status == ReminderStatus.pending
+            )
+        ).all()
+        assert {r.appointment_id for r in pending} == {booked[0].id}

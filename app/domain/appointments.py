@@ -147,11 +147,16 @@ def book_appointment(
     """Book the client of `code` at `clinic` for `starts_at` (aware). A new
     booking for the same code replaces its earlier upcoming one. Hands the
     appointment to the reminders and queues a discreet confirmation to the
-    client. The code may be issued or already redeemed. Raises
+    client. The code may be issued or already redeemed. Two bookings of one
+    code at the same moment leave one: the later replaces the earlier. Raises
     MalformedCode, UnknownCode, CodeVoided, CodeExpired, ClinicInactive,
     NotOffered, NoClientPhone, PastDate."""
     now = clock.now()
     row = bookable_code(session, code, clinic=clinic, now=now)
+    # one booking of a code at a time (PostgreSQL: the code's row locked until
+    # commit), so a booking made meanwhile is seen below and replaced, never
+    # left standing beside this one; SQLite has one writer anyway
+    session.exec(select(ReferralCode.id).where(ReferralCode.id == row.id).with_for_update()).one()
     if starts_at <= now:
         raise PastDate(
             "appointment time is in the past", date=starts_at.astimezone(settings.tz).strftime("%d/%m/%Y")

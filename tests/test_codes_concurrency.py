@@ -34,8 +34,8 @@ from app.models import (
 ATTEMPTS = 50
 
 
-@pytest.mark.postgres_only
-def test_fifty_concurrent_redeems_of_one_code_make_exactly_one_redemption(demo, settings, database_url):
+def _issue_vct(demo, settings) -> ReferralCode:
+    """A VCT code of the demo worker for a client phone, committed."""
     worker = demo.exec(select(Worker).where(Worker.phone == DEMO_WORKER_PHONE)).one()
     row = codes.issue_code(
         demo,
@@ -48,6 +48,12 @@ def test_fifty_concurrent_redeems_of_one_code_make_exactly_one_redemption(demo, 
         actor="test",
     )
     demo.commit()
+    return row
+
+
+@pytest.mark.postgres_only
+def test_fifty_concurrent_redeems_of_one_code_make_exactly_one_redemption(demo, settings, database_url):
+    row = _issue_vct(demo, settings)
     vct_clinics = [
         c.id
         for c in demo.exec(select(Clinic).order_by(Clinic.id))
@@ -98,18 +104,7 @@ BOOKINGS = 8
 
 @pytest.mark.postgres_only
 def test_bookings_of_one_code_at_the_same_moment_leave_one_upcoming_appointment(demo, settings, database_url):
-    worker = demo.exec(select(Worker).where(Worker.phone == DEMO_WORKER_PHONE)).one()
-    row = codes.issue_code(
-        demo,
-        settings,
-        service="VCT",
-        worker=worker,
-        client_phone="+84912345678",
-        clinic_id=None,
-        channel=Channel.sms,
-        actor="test",
-    )
-    demo.commit()
+    row = _issue_vct(demo, settings)
     clinic_id = next(c.id for c in demo.exec(select(Clinic)) if codes.offers(demo, c.id, row.service_id))
     engine = make_engine(database_url, pool_size=BOOKINGS, max_overflow=0)
     factory = session_factory(engine)

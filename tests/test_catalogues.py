@@ -2,8 +2,10 @@
 words only, GSM-7 for vi-ascii, and the segment arithmetic of SPEC 3."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from app.messages import catalogue, count_segments, languages, placeholders
+from app.messages import GSM7_BASIC, GSM7_EXTENSION, catalogue, count_segments, languages, placeholders
 from tests.discretion import assert_discreet, sensitive_words
 
 LANGUAGES = languages()
@@ -98,3 +100,26 @@ def test_help_is_one_segment_in_the_gsm7_languages(language, role):
     # HELP is the most sent reply: one SMS, not two
     info = count_segments(catalogue(language)[f"sms.help_{role}"])
     assert (info.encoding, info.segments) == ("GSM-7", 1), info
+
+
+_GSM7 = set(GSM7_BASIC) - {"\x1b"}
+_GSM7_EXT = set(GSM7_EXTENSION)
+
+
+@given(
+    st.one_of(
+        st.text(max_size=500),
+        st.text(alphabet=st.sampled_from(sorted(_GSM7 | _GSM7_EXT | set("đẹ€\x1b\U0001f600"))), max_size=500),
+    )
+)
+def test_segments_follow_the_gsm7_and_ucs2_rules_for_any_text(text):
+    """The definition, character by character: GSM-7 when every character is
+    in the basic set or the extension table (an extension one is two
+    septets), 160 then 153 a segment; otherwise UTF-16 units, 70 then 67."""
+    if all(ch in _GSM7 or ch in _GSM7_EXT for ch in text):
+        encoding, units, single, multi = "GSM-7", sum(2 if ch in _GSM7_EXT else 1 for ch in text), 160, 153
+    else:
+        encoding, units, single, multi = "UCS-2", len(text.encode("utf-16-le")) // 2, 70, 67
+    segments = 1 if units <= single else -(-units // multi)
+    info = count_segments(text)
+    assert (info.encoding, info.units, info.segments) == (encoding, units, segments)

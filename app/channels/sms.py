@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
 from sqlalchemy import bindparam, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
@@ -141,7 +140,7 @@ class SmsContext:
 # replies to one phone in the last hour that were not skipped (the auto-reply
 # cap); on the table's columns, a Core statement: no ORM step for a count
 _m = Message.__table__.c
-_RECENT_REPLIES = sa.select(sa.func.count()).where(
+_RECENT_REPLIES = select(func.count()).where(
     _m.phone == bindparam("phone"),
     _m.direction == Direction.outbound.value,
     _m.kind == MessageKind.reply.value,

@@ -33,9 +33,12 @@ this same process) changes nothing any more.
    a non-retryable error is `failed` at once.
 
 APScheduler (3.x) drives only the periodic `tick` (one interval job,
-max_instances=1, coalesce); never one job per reminder. `send_now(ids)`
-sends webhook replies at once, claimed the same way, so a tick running at
-the same moment never sends them twice. Stopping (`stop_background`,
+max_instances=1, coalesce); never one job per reminder. Webhook replies go
+at once, claimed the same way, so a tick running at the same moment never
+sends them twice: `claim_queued` + `send_claimed` (the SMS inbox claims a
+batch's replies in the batch's own commit), `send_soon(ids)` (claims what
+gathered meanwhile in one statement, without waiting), `send_now(ids)`
+(claims, sends and waits for the results). Stopping (`stop_background`,
 SIGTERM in `run_forever`) lets gateway calls in flight finish and hands the
 claimed-but-unsent rows back (un-claimed) for the next process.
 
@@ -123,7 +126,7 @@ class Dispatcher:
         self._soon: list[int] = []  # send_soon: ids waiting for the next claim
         self._soon_lock = threading.Lock()
         self._soon_claiming = False
-        self._soon_sends: list[Future] = []  # their gateway calls, until wait_idle looks
+        self._soon_sends: set[Future] = set()  # gateway calls of send_soon / send_claimed, while running
         self._results = GroupCommit(factory.kw["bind"], settings)  # the factory's engine
 
     # ------------------------------------------------------------ public
@@ -192,8 +195,9 @@ class Dispatcher:
         return done
 
     def send_now(self, ids: Iterable[int]) -> int:
-        """Send these queued messages now (webhook replies, after the commit).
-        Claimed like any other row: one a tick already holds is left to it."""
+        """Send these queued messages now and wait for the results; returns
+        how many the gateway took. Claimed like any other row: one a tick
+        already holds is left to it."""
         ids = [int(i) for i in ids]
         if not ids or self._stop.is_set():
             return 0
@@ -241,9 +245,15 @@ class Dispatcher:
 
     def send_claimed(self, rows: Iterable[ClaimedMessage]) -> None:
         """Send rows claimed by `claim_queued`, in the pool, without waiting."""
-        sends = [self._submit(row) for row in rows]
+        for row in rows:
+            send = self._submit(row)
+            with self._soon_lock:
+                self._soon_sends.add(send)
+            send.add_done_callback(self._sent_soon)  # runs at once if already done
+
+    def _sent_soon(self, send: Future) -> None:
         with self._soon_lock:
-            self._soon_sends += sends
+            self._soon_sends.discard(send)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until every `send_soon` so far is claimed and the gateway
@@ -253,7 +263,6 @@ class Dispatcher:
         deadline = time.monotonic() + timeout
         while True:
             with self._soon_lock:
-                self._soon_sends = [f for f in self._soon_sends if not f.done()]
                 sends, claiming = list(self._soon_sends), self._soon_claiming
             if not sends and not claiming:
                 return True

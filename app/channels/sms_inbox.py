@@ -55,13 +55,14 @@ class _Job:
     future: asyncio.Future = field(repr=False)
 
 
-def _settle(future: asyncio.Future, result: InboundResult | None, error: BaseException | None) -> None:
-    if future.done():  # the request went away meanwhile
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+def _settle(jobs: list[_Job], outcomes: list[Outcome]) -> None:
+    for job, (result, error) in zip(jobs, outcomes, strict=True):
+        if job.future.done():  # the request went away meanwhile
+            continue
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(result)
 
 
 class SmsInbox:
@@ -104,8 +105,14 @@ class SmsInbox:
                 except queue.Empty:
                     break
             outcomes = self.handle_batch([job.fields for job in batch])
-            for job, (result, error) in zip(batch, outcomes, strict=True):
-                job.loop.call_soon_threadsafe(_settle, job.future, result, error)
+            # one wake-up per event loop, not one per message
+            by_loop: dict[asyncio.AbstractEventLoop, tuple[list[_Job], list[Outcome]]] = {}
+            for job, outcome in zip(batch, outcomes, strict=True):
+                jobs, settled = by_loop.setdefault(job.loop, ([], []))
+                jobs.append(job)
+                settled.append(outcome)
+            for loop, (jobs, settled) in by_loop.items():
+                loop.call_soon_threadsafe(_settle, jobs, settled)
 
     def handle_batch(self, batch: list[dict[str, Any]]) -> list[Outcome]:
         """Handle these SMS (keyword arguments of `handle_inbound_sms`) in

@@ -87,6 +87,11 @@ class GroupCommit:
     transaction is committed (so a caller sees exactly what it would have
     seen with a transaction of its own, only the commit is shared).
 
+    `update(statement, params)` is such a write for one row's UPDATE: the
+    updates of a batch that share a statement run as one executemany (one
+    statement for all, instead of one execution each) and each returns its
+    rowcount, 0 or 1.
+
     The first thread to arrive writes the batch; the others wait. When a
     batch fails as a whole, each of its writes is done again alone, so one
     bad write never fails the others."""
@@ -99,7 +104,14 @@ class GroupCommit:
         self._writing = False
 
     def run(self, write):
-        mine = _Write(write)
+        return self._run(_Write(write))
+
+    def update(self, statement, params: dict) -> int:
+        """Run `statement`, an UPDATE of at most one row, with `params`;
+        returns its rowcount once committed."""
+        return self._run(_Write(lambda conn: conn.execute(statement, params).rowcount, statement, params))
+
+    def _run(self, mine: _Write):
         with self._lock:
             self._pending.append(mine)
             leads = not self._writing
@@ -121,7 +133,7 @@ class GroupCommit:
         if len(batch) > 1:
             try:
                 with sqlite_writer(self.settings), self.engine.begin() as conn:
-                    results = [w.write(conn) for w in batch]
+                    results = _write_batch(conn, batch)
             except Exception:
                 pass  # each again alone, below
             else:
@@ -138,9 +150,38 @@ class GroupCommit:
                 w.finish(result, None)
 
 
+class _NotOneRowEach(Exception):
+    """An executemany of one-row updates changed fewer rows than it had
+    updates: which ones missed is known only when each runs alone."""
+
+
+def _write_batch(conn, batch: list[_Write]) -> list:
+    """The batch's writes in order, each run of consecutive updates with
+    one statement as one executemany."""
+    results: list = []
+    i = 0
+    while i < len(batch):
+        w = batch[i]
+        j = i + 1
+        if w.statement is not None:
+            while j < len(batch) and batch[j].statement is w.statement:
+                j += 1
+        if j - i == 1:
+            results.append(w.write(conn))
+        else:
+            n = conn.execute(w.statement, [u.params for u in batch[i:j]]).rowcount
+            if n != j - i:
+                raise _NotOneRowEach
+            results.extend([1] * (j - i))
+        i = j
+    return results
+
+
 class _Write:
-    def __init__(self, write):
+    def __init__(self, write, statement=None, params: dict | None = None):
         self.write = write
+        self.statement = statement  # for `update`: what may share an executemany
+        self.params = params
         self.ready = threading.Event()  # set when done, or when this write is to lead the next batch
         self.done = False
         self.result = None

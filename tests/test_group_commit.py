@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import event, insert, select
+from sqlalchemy import bindparam, event, insert, select, update
 
 from app.db import GroupCommit
 from app.models import Person
@@ -87,3 +87,61 @@ def test_a_failing_write_fails_alone_and_the_others_land(group, db):
     assert outcomes.pop(3) == "IntegrityError"
     assert sorted(outcomes.values()) == sorted(f"+849000004{i:02d}" for i in range(n) if i != 3)
     assert _phones(db) == sorted(["+84900000301", *(f"+849000004{i:02d}" for i in range(n) if i != 3)])
+
+
+_SET_LANGUAGE = (
+    update(Person.__table__)
+    .where(Person.__table__.c.phone == bindparam("row_phone"))
+    .values(language=bindparam("new_language"))
+)
+
+
+def _languages(db) -> dict[str, str | None]:
+    with db.connect() as conn:
+        return dict(conn.execute(select(Person.phone, Person.language)).all())
+
+
+def _update_together(group, db, phones: list[str]) -> tuple[dict[str, int], list]:
+    """Each phone's update in its own thread, all released at once; returns
+    each one's rowcount and the statements the database was sent."""
+    statements = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        statements.append((statement.split()[0], executemany))
+
+    event.listen(db, "before_cursor_execute", seen)
+    barrier = threading.Barrier(len(phones))
+    counts: dict[str, int] = {}
+
+    def run(phone):
+        barrier.wait()
+        counts[phone] = group.update(_SET_LANGUAGE, {"row_phone": phone, "new_language": "en"})
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in phones]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    event.remove(db, "before_cursor_execute", seen)
+    return counts, statements
+
+
+def test_updates_arriving_together_run_as_one_executemany_and_each_gets_its_rowcount(group, db):
+    phones = [f"+849000005{i:02d}" for i in range(16)]
+    for phone in phones:
+        group.run(_person(phone))
+    counts, statements = _update_together(group, db, phones)
+    assert counts == {phone: 1 for phone in phones}
+    assert _languages(db) == {phone: "en" for phone in phones}
+    updates = [many for verb, many in statements if verb == "UPDATE"]
+    assert True in updates  # some shared one executemany
+    assert len(updates) < len(phones)
+
+
+def test_an_update_that_finds_no_row_gets_0_and_the_others_still_get_1(group, db):
+    phones = [f"+849000006{i:02d}" for i in range(12)]
+    for phone in phones[1:]:  # the first phone has no row
+        group.run(_person(phone))
+    counts, _ = _update_together(group, db, phones)
+    assert counts == {phone: 0 if phone == phones[0] else 1 for phone in phones}
+    assert _languages(db) == {phone: "en" for phone in phones[1:]}

@@ -3,7 +3,7 @@ same uvicorn process, same run.
 
     .venv/bin/python bench/webhook_sms.py [--db sqlite|postgresql] [--duration 10]
                                            [--connections 16] [--tool auto|wrk|httpx]
-                                           [--no-send] [--rate 100]
+                                           [--no-send] [--rate 100] [--floor]
 
 - one uvicorn process on 127.0.0.1 (one worker), memory gateway, the
   dispatcher tick off (replies are still sent right after each answer, as
@@ -17,7 +17,12 @@ same uvicorn process, same run.
 - `--no-send` leaves the replies queued (not claimed, not sent): the webhook's own
   cost, without the dispatcher's;
 - `--rate R` adds an open-loop run: SMS at R a second whatever the answers
-  (as phones text), latency counted from when each was due.
+  (as phones text), latency counted from when each was due;
+- `--floor` (SQLite) adds two stripped endpoints in the same process
+  (`bench/sms_floor.py`): the webhook's form and phone check with a thread
+  hand-off and no database ("floor: route"), and the least the SMS path
+  must store and send, by hand on the raw sqlite3 driver ("floor: raw"):
+  what one process could reach at best.
 
 Prints req/s of both, the ratio, p50/p99 latency, the server process's CPU
 time per request (all its threads; less sensitive to a busy machine than
@@ -62,6 +67,10 @@ def make_app():
     app = create_app()
     if os.environ.get("HEN_BENCH_NO_SEND") == "1":  # --no-send: the webhook's own cost only
         app.state.dispatcher.claim_queued = lambda conn, ids: []
+    if os.environ.get("HEN_BENCH_FLOOR") == "1":
+        from bench.sms_floor import add_floor_endpoints
+
+        add_floor_endpoints(app)
 
     @app.post(BARE_PATH)
     async def bare() -> JSONResponse:
@@ -121,10 +130,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(url: str, port: int, no_send: bool = False) -> subprocess.Popen:
+def start_server(url: str, port: int, no_send: bool = False, floor: bool = False) -> subprocess.Popen:
     env = {
         **os.environ,
         "HEN_BENCH_NO_SEND": "1" if no_send else "0",
+        "HEN_BENCH_FLOOR": "1" if floor else "0",
         "DATABASE_URL": url,
         "SMS_GATEWAY": "memory",
         "DISPATCH_IN_PROCESS": "false",
@@ -350,6 +360,11 @@ def main() -> None:
     parser.add_argument("--tool", choices=["auto", "wrk", "httpx"], default="auto")
     parser.add_argument("--no-send", action="store_true", help="replies stay queued: the webhook's own cost")
     parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure two stripped endpoints: what one process can reach at best (SQLite)",
+    )
+    parser.add_argument(
         "--rate",
         type=float,
         default=0,
@@ -358,6 +373,8 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.duration <= 300 or not 1 <= args.connections <= 256:
         parser.error("--duration 1..300 s, --connections 1..256")
+    if args.floor and args.db != "sqlite":
+        parser.error("--floor: SQLite only")
 
     tool = args.tool
     if tool in ("auto", "wrk") and shutil.which("wrk") is None:
@@ -373,7 +390,7 @@ def main() -> None:
         url, drop = fresh_database(args.db, workdir)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        server = start_server(url, port, args.no_send)
+        server = start_server(url, port, args.no_send, args.floor)
         try:
 
             def load(path: str, kind: str) -> dict:
@@ -397,6 +414,14 @@ def main() -> None:
             load(BARE_PATH, "bare") if args.duration > 2 else None  # warm-up
             bare = load(BARE_PATH, "bare")
             sms = load(SMS_PATH, "sms")
+            floors: list[tuple[str, dict]] = []
+            if args.floor:
+                from bench.sms_floor import RAW_PATH, ROUTE_PATH
+
+                floors = [
+                    ("floor: route", load(f"{ROUTE_PATH}?token={TOKEN}", "bare")),
+                    ("floor: raw", load(f"{RAW_PATH}?token={TOKEN}", "sms")),
+                ]
             steady = steady_bare = None
             if args.rate:
                 steady_bare = run_open_loop(base, BARE_PATH, args.rate, args.duration, args.connections)
@@ -412,6 +437,7 @@ def main() -> None:
         drop()
 
     ratio = sms["rps"] / bare["rps"] if bare["rps"] else 0.0
+    floor_raw = sum(r["requests"] for name, r in floors if name == "floor: raw")
     print(
         f"\nbench/webhook_sms.py: {tool}, {args.connections} connections, {args.duration} s each, "
         f"one uvicorn process on 127.0.0.1, database {args.db}, {os.cpu_count()} CPUs"
@@ -421,7 +447,7 @@ def main() -> None:
         f"{'endpoint':<12}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'requests':>10}{'non-2xx':>9}"
         f"{'server CPU ms/req':>19}"
     )
-    for name, r in (("bare", bare), ("sms HELP", sms)):
+    for name, r in (("bare", bare), ("sms HELP", sms), *floors):
         print(
             f"{name:<12}{r['rps']:>10.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}{r['requests']:>10}{r['non2xx']:>9}"
             f"{r['cpu_ms']:>19.2f}"
@@ -429,6 +455,8 @@ def main() -> None:
         if r["socket_errors"]:
             print(f"  socket errors: {r['socket_errors']}")
     print(f"ratio sms/bare: {ratio:.1%}  (goal >= 50 %)   sms p99: {sms['p99']:.1f} ms  (goal < 50 ms)")
+    for name, r in floors:
+        print(f"ratio {name}/bare: {r['rps'] / bare['rps']:.1%}" if bare["rps"] else "")
     if steady is not None:
         for name, r in (("bare", steady_bare), ("sms HELP", steady)):
             print(
@@ -437,7 +465,8 @@ def main() -> None:
             )
     print(
         f"stored: {inbound} inbound, {replies} replies ({sent} sent) for "
-        f"{sms['requests'] + (steady['requests'] if steady else 0)} SMS requests"
+        f"{sms['requests'] + (steady['requests'] if steady else 0) + floor_raw} SMS requests"
+        + (f" ({floor_raw} of them on the raw floor)" if floor_raw else "")
     )
 
 

@@ -72,6 +72,16 @@ _RESULT = (
 _CLAIM_TOKEN = "bench-floor"
 
 
+def _drain(jobs: queue.SimpleQueue) -> list:
+    """Wait for one item, then take every item waiting behind it."""
+    items = [jobs.get()]
+    while True:
+        try:
+            items.append(jobs.get_nowait())
+        except queue.Empty:
+            return items
+
+
 def _stamp(at: datetime) -> str:
     """A UTC datetime as SQLAlchemy stores it in SQLite."""
     return at.strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -103,12 +113,7 @@ class _RawPath:
     def _inbox(self) -> None:
         db = self._connect()
         while True:
-            batch = [self.jobs.get()]
-            while True:
-                try:
-                    batch.append(self.jobs.get_nowait())
-                except queue.Empty:
-                    break
+            batch = _drain(self.jobs)
             try:
                 outcomes = [(self._store(db, [form for _, _, form in batch]), None)]
             except Exception as exc:  # the requests get a 500; the bench counts them
@@ -182,12 +187,7 @@ class _RawPath:
     def _writer(self) -> None:
         db = self._connect()
         while True:
-            rows = [self.results.get()]
-            while True:
-                try:
-                    rows.append(self.results.get_nowait())
-                except queue.Empty:
-                    break
+            rows = _drain(self.results)
             with self.writer_lock:
                 db.execute("BEGIN IMMEDIATE")
                 db.executemany(_RESULT, rows)
@@ -213,12 +213,7 @@ def add_floor_endpoints(app: FastAPI) -> None:
 
     def echo() -> None:  # the hand-off's other side: back at once
         while True:
-            batch = [handoff.get()]
-            while True:
-                try:
-                    batch.append(handoff.get_nowait())
-                except queue.Empty:
-                    break
+            batch = _drain(handoff)
             batch[0][0].call_soon_threadsafe(_settle, batch, [(0, 0)] * len(batch), None)
 
     threading.Thread(target=echo, name="floor-echo", daemon=True).start()

@@ -4,6 +4,7 @@ same uvicorn process, same run.
     .venv/bin/python bench/webhook_sms.py [--db sqlite|postgresql] [--duration 10]
                                            [--connections 16] [--tool auto|wrk|httpx]
                                            [--no-send] [--rate 100] [--floor]
+                                           [--workers 1]
 
 - one uvicorn process on 127.0.0.1 (one worker), memory gateway, the
   dispatcher tick off (replies are still sent right after each answer, as
@@ -22,7 +23,9 @@ same uvicorn process, same run.
   (`bench/sms_floor.py`): the webhook's form and phone check with a thread
   hand-off and no database ("floor: route"), and the least the SMS path
   must store and send, by hand on the raw sqlite3 driver ("floor: raw"):
-  what one process could reach at best.
+  what one process could reach at best;
+- `--workers N` runs N uvicorn processes (bare endpoint and webhook alike;
+  the goal is set for one): how the service scales on this machine.
 
 Prints req/s of both, the ratio, p50/p99 latency, the server process's CPU
 time per request (all its threads; less sensitive to a busy machine than
@@ -130,7 +133,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(url: str, port: int, no_send: bool = False, floor: bool = False) -> subprocess.Popen:
+def start_server(
+    url: str, port: int, no_send: bool = False, floor: bool = False, workers: int = 1
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "HEN_BENCH_NO_SEND": "1" if no_send else "0",
@@ -154,7 +159,7 @@ def start_server(url: str, port: int, no_send: bool = False, floor: bool = False
         "--port",
         str(port),
         "--workers",
-        "1",
+        str(workers),
         "--no-access-log",
         "--log-level",
         "warning",
@@ -177,9 +182,17 @@ def start_server(url: str, port: int, no_send: bool = False, floor: bool = False
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process `pid`, all its threads (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of process `pid` and of its live child
+    processes (uvicorn's workers), all their threads (Linux)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------- load: wrk
@@ -360,6 +373,12 @@ def main() -> None:
     parser.add_argument("--tool", choices=["auto", "wrk", "httpx"], default="auto")
     parser.add_argument("--no-send", action="store_true", help="replies stay queued: the webhook's own cost")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="uvicorn processes (the goal is set for 1; more show how the service scales)",
+    )
+    parser.add_argument(
         "--floor",
         action="store_true",
         help="also measure two stripped endpoints: what one process can reach at best (SQLite)",
@@ -375,6 +394,8 @@ def main() -> None:
         parser.error("--duration 1..300 s, --connections 1..256")
     if args.floor and args.db != "sqlite":
         parser.error("--floor: SQLite only")
+    if not 1 <= args.workers <= 16 or (args.floor and args.workers > 1):
+        parser.error("--workers 1..16, and 1 with --floor (its raw path holds one writer per process)")
 
     tool = args.tool
     if tool in ("auto", "wrk") and shutil.which("wrk") is None:
@@ -390,7 +411,7 @@ def main() -> None:
         url, drop = fresh_database(args.db, workdir)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        server = start_server(url, port, args.no_send, args.floor)
+        server = start_server(url, port, args.no_send, args.floor, args.workers)
         try:
 
             def load(path: str, kind: str) -> dict:
@@ -440,7 +461,8 @@ def main() -> None:
     floor_raw = sum(r["requests"] for name, r in floors if name == "floor: raw")
     print(
         f"\nbench/webhook_sms.py: {tool}, {args.connections} connections, {args.duration} s each, "
-        f"one uvicorn process on 127.0.0.1, database {args.db}, {os.cpu_count()} CPUs"
+        f"{'one uvicorn process' if args.workers == 1 else f'{args.workers} uvicorn processes'} on 127.0.0.1, "
+        f"database {args.db}, {os.cpu_count()} CPUs"
         + (", replies not sent (--no-send)" if args.no_send else ", replies sent after each answer")
     )
     print(

@@ -114,12 +114,14 @@ class _RawPath:
         db = self._connect()
         while True:
             batch = _drain(self.jobs)
+            stored, error = None, None
             try:
-                outcomes = [(self._store(db, [form for _, _, form in batch]), None)]
+                stored = self._store(db, [form for _, _, form in batch])
             except Exception as exc:  # the requests get a 500; the bench counts them
-                db.execute("ROLLBACK") if db.in_transaction else None
-                outcomes = [(None, exc)]
-            batch[0][0].call_soon_threadsafe(_settle, batch, *outcomes[0])
+                error = exc
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+            batch[0][0].call_soon_threadsafe(_settle, batch, stored, error)
 
     def _store(self, db: sqlite3.Connection, forms: list[dict[str, str]]) -> list[tuple[int, int]]:
         stored: list[tuple[int, int]] = []

@@ -28,13 +28,16 @@ run: $(STAMP)
 	$(BIN)/hen demo
 	SMS_GATEWAY=$${SMS_GATEWAY:-console} $(BIN)/hen serve --host $(HOST) --port $(PORT)
 
-## Set everything up and run the whole suite (SQLite, and PostgreSQL when reachable;
+## Set everything up, check the import layers (import-linter, contracts in pyproject.toml),
+## and run the whole suite (SQLite, and PostgreSQL when reachable;
 ## with CI=true PostgreSQL is required). pytest's exit code is kept in $(VENV)/.pytest-rc.
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	@rc=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=$$?; echo $$rc > $(VENV)/.pytest-rc; exit $$rc
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) hen.db hen.db-wal hen.db-shm .pytest_cache .hypothesis

@@ -137,8 +137,8 @@ def dispatcher(
 ) -> None:
     """Run the reminder and outbox dispatcher until stopped."""
     from app.logs import setup_logging
+    from app.main import build_gateway
     from app.sending.dispatcher import Dispatcher
-    from app.sending.gateway import build_gateway
 
     s = settings()
     engine = ready_engine(s)

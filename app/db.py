@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, create_engine
 
@@ -43,7 +44,46 @@ def make_engine(url: str, **kwargs) -> Engine:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, class_=Session, expire_on_commit=False)
+    return sessionmaker(bind=engine, class_=Session, expire_on_commit=False, info={})
+
+
+# ---------------------------------------------------------------- after commit: hand queued rows over
+
+_QUEUED = "hen.queued_ids"
+_HAND_OVER = "hen.hand_over"
+HandOver = Callable[[list[int]], None]
+
+
+def hand_over_after_commit(factory: sessionmaker[Session], hand_over: HandOver | None) -> None:
+    """Every session of `factory` made from now on hands the ids of the
+    outbound rows it queued (`note_queued`) to `hand_over` right after its
+    transaction commits; a rollback drops them. The one way a webhook, a
+    USSD step or an API call gets its messages sent without waiting for the
+    dispatcher's tick."""
+    factory.kw["info"][_HAND_OVER] = hand_over
+
+
+def note_queued(session: Session, message_id: int) -> None:
+    """Remember an outbound row queued in `session`'s transaction."""
+    session.info.setdefault(_QUEUED, []).append(message_id)
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _hand_over_queued(session: OrmSession) -> None:
+    if session.in_nested_transaction():  # a savepoint: the transaction goes on
+        return
+    ids = session.info.pop(_QUEUED, None)
+    hand_over = session.info.get(_HAND_OVER)
+    if ids and hand_over is not None:
+        hand_over(ids)
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _drop_queued(session: OrmSession) -> None:
+    # a savepoint rolled back keeps the ids noted before it (an id noted inside
+    # it names no row: claiming it later finds nothing to send)
+    if not session.in_nested_transaction():
+        session.info.pop(_QUEUED, None)
 
 
 def read_session_factory(engine: Engine) -> sessionmaker[Session]:

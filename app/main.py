@@ -17,10 +17,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.channels.sms_inbox import SmsInbox
 from app.config import Settings, get_settings
-from app.db import make_engine, read_session_factory, session_factory
+from app.db import hand_over_after_commit, make_engine, read_session_factory, session_factory
 from app.domain.errors import DomainError
+from app.metrics import build_registry
+from app.routes import api, health, metrics
+from app.routes.webhooks import africastalking as africastalking_webhooks
 from app.sending.dispatcher import Dispatcher
-from app.sending.gateway import Gateway, build_gateway
+from app.sending.gateways.africastalking import AfricasTalkingGateway
+from app.sending.gateways.base import Gateway
+from app.sending.gateways.console import ConsoleGateway
+from app.sending.gateways.memory import MemoryGateway
 
 log = logging.getLogger("hen.app")
 
@@ -41,6 +47,20 @@ def _freeze_startup_heap() -> None:
         gc.freeze()
 
 
+def build_gateway(settings: Settings) -> Gateway:
+    """The outbound gateway SMS_GATEWAY names, with its settings."""
+    if settings.sms_gateway == "memory":
+        return MemoryGateway()
+    if settings.sms_gateway == "africastalking":
+        return AfricasTalkingGateway(
+            username=settings.at_username,
+            api_key=settings.at_api_key,
+            sender_id=settings.at_sender_id or None,
+            timeout=settings.gateway_timeout_seconds,
+        )
+    return ConsoleGateway()
+
+
 def _first_error(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:3]:
@@ -58,7 +78,9 @@ def create_app(
     factory = session_factory(engine)
     gateway = gateway or build_gateway(settings)
     dispatcher = Dispatcher(factory, gateway, settings)
-    sms_inbox = SmsInbox(factory, settings, dispatcher)
+    # what a request queues is sent right after its commit
+    hand_over_after_commit(factory, dispatcher.send_soon)
+    sms_inbox = SmsInbox(factory, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -104,11 +126,8 @@ def create_app(
         log.exception("unhandled error", extra={"path": request.url.path})
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
-    from app.metrics import build_registry
-    from app.routes import api, health, metrics, ussd, webhooks
-
     app.state.metrics_registry = build_registry(engine)
-    for module in (health, metrics, webhooks, ussd, api):
+    for module in (health, metrics, africastalking_webhooks, api):
         app.include_router(module.router)
     return app
 

@@ -20,7 +20,7 @@ from sqlmodel import select
 from app.config import Settings
 from app.main import create_app
 from app.models import Direction, Message
-from app.sending.gateway import MemoryGateway
+from app.sending.gateways.memory import MemoryGateway
 
 with warnings.catch_warnings():
     # Starlette's in-process client: the simulator plays HTTP without a socket.

@@ -45,7 +45,7 @@ from app.db import make_engine, session_factory  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.models import Message, MessageStatus, Reminder, ReminderStatus  # noqa: E402
 from app.sending.dispatcher import Dispatcher  # noqa: E402
-from app.sending.gateway import SendResult  # noqa: E402
+from app.sending.gateways.base import SendResult  # noqa: E402
 
 DEFAULT_PG = os.environ.get("HEN_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 

@@ -27,7 +27,7 @@ from app.db import session_scope
 from app.demo import load_demo
 from app.main import create_app
 from app.migrate import upgrade
-from app.sending.gateway import MemoryGateway
+from app.sending.gateways.memory import MemoryGateway
 
 warnings.simplefilter("ignore")
 PG = os.environ.get("HEN_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -29,7 +29,7 @@ from app.config import Settings, load_settings
 from app.db import make_engine, session_factory
 from app.main import create_app
 from app.migrate import upgrade
-from app.sending.gateway import MemoryGateway
+from app.sending.gateways.memory import MemoryGateway
 
 PG_ADMIN_URL = os.environ.get("HEN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -14,7 +14,7 @@ from sqlalchemy import insert
 
 from app.config import load_settings
 from app.models import Reminder, ReminderKind, ReminderStatus
-from app.sending.gateway import SendResult
+from app.sending.gateways.base import SendResult
 
 
 class FileGateway:

@@ -7,8 +7,8 @@ import pytest
 import requests
 import responses
 
-from app.sending.africastalking import AfricasTalkingGateway
-from app.sending.gateway import GatewayError
+from app.sending.gateways.africastalking import AfricasTalkingGateway
+from app.sending.gateways.base import GatewayError
 
 SANDBOX = "https://api.sandbox.africastalking.com/version1/messaging"
 LIVE = "https://api.africastalking.com/version1/messaging"

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from app import clock
 from app.db import make_engine, session_factory
 from app.demo import DEMO_WORKER_PHONE
-from app.domain import appointments, codes
+from app.domain import appointments, clinics, codes, errors
 from app.models import (
     Appointment,
     AppointmentStatus,
@@ -57,7 +57,7 @@ def test_fifty_concurrent_redeems_of_one_code_make_exactly_one_redemption(demo, 
     vct_clinics = [
         c.id
         for c in demo.exec(select(Clinic).order_by(Clinic.id))
-        if codes.offers(demo, c.id, row.service_id)
+        if clinics.offers(demo, c.id, row.service_id)
     ]
     assert len(vct_clinics) >= 3
 
@@ -74,7 +74,7 @@ def test_fifty_concurrent_redeems_of_one_code_make_exactly_one_redemption(demo, 
                 codes.redeem_code(
                     session, settings, row.code, clinic=clinic, channel=Channel.api, actor=f"clinic-{i}"
                 )
-            except codes.AlreadyRedeemed:
+            except errors.AlreadyRedeemed:
                 session.commit()  # the refused attempt's audit row
                 return "already"
             session.commit()
@@ -105,7 +105,7 @@ BOOKINGS = 8
 @pytest.mark.postgres_only
 def test_bookings_of_one_code_at_the_same_moment_leave_one_upcoming_appointment(demo, settings, database_url):
     row = _issue_vct(demo, settings)
-    clinic_id = next(c.id for c in demo.exec(select(Clinic)) if codes.offers(demo, c.id, row.service_id))
+    clinic_id = next(c.id for c in demo.exec(select(Clinic)) if clinics.offers(demo, c.id, row.service_id))
     engine = make_engine(database_url, pool_size=BOOKINGS, max_overflow=0)
     factory = session_factory(engine)
     start = threading.Barrier(BOOKINGS)

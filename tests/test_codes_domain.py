@@ -16,7 +16,7 @@ from stdnum import damm
 from app import clock
 from app.config import load_settings
 from app.demo import DEMO_WORKER_PHONE
-from app.domain import appointments, codes
+from app.domain import appointments, clinics, code_text, codes, errors, outreach
 from app.domain.errors import InvalidPhone
 from app.models import (
     Appointment,
@@ -42,7 +42,7 @@ NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # 14:00 in Hanoi
 
 # ---------------------------------------------------------------- parsing (pure)
 
-bodies = st.text(alphabet="0123456789", min_size=codes.RANDOM_DIGITS, max_size=codes.RANDOM_DIGITS)
+bodies = st.text(alphabet="0123456789", min_size=code_text.RANDOM_DIGITS, max_size=code_text.RANDOM_DIGITS)
 
 
 def with_check(body: str) -> str:
@@ -57,7 +57,7 @@ def with_check(body: str) -> str:
 def test_a_valid_code_parses_in_any_typed_form(body, prefix, sep):
     code = with_check(body)
     typed = f"{prefix}{code[:4]}{sep}{code[4:]} "
-    assert codes.parse_code(typed) == code
+    assert code_text.parse_code(typed) == code
 
 
 @given(bodies)
@@ -68,8 +68,8 @@ def test_every_single_digit_error_is_rejected_without_the_database(body):
             if digit == code[i]:
                 continue
             wrong = code[:i] + digit + code[i + 1 :]
-            with pytest.raises(codes.MalformedCode):
-                codes.parse_code(wrong)
+            with pytest.raises(errors.MalformedCode):
+                code_text.parse_code(wrong)
 
 
 @given(bodies)
@@ -79,8 +79,8 @@ def test_every_adjacent_swap_is_rejected_without_the_database(body):
         if code[i] == code[i + 1]:
             continue  # swapping equal digits gives the same code
         swapped = code[:i] + code[i + 1] + code[i] + code[i + 2 :]
-        with pytest.raises(codes.MalformedCode):
-            codes.parse_code(swapped)
+        with pytest.raises(errors.MalformedCode):
+            code_text.parse_code(swapped)
 
 
 @pytest.mark.parametrize(
@@ -99,30 +99,30 @@ def test_every_adjacent_swap_is_rejected_without_the_database(body):
     ],
 )
 def test_letters_wrong_length_and_wrong_check_digit_are_malformed(typed):
-    with pytest.raises(codes.MalformedCode):
-        codes.parse_code(typed)
+    with pytest.raises(errors.MalformedCode):
+        code_text.parse_code(typed)
 
 
 def test_the_catalogue_example_code_can_never_be_issued():
     # 4821-5093 in the help texts fails its check digit: nobody owns it
-    with pytest.raises(codes.MalformedCode):
-        codes.parse_code("4821-5093")
+    with pytest.raises(errors.MalformedCode):
+        code_text.parse_code("4821-5093")
 
 
 def test_format_code_groups_four_and_four():
-    assert codes.format_code("48215933") == "4821-5933"
-    assert codes.format_code("4821 59-33") == "4821-5933"
+    assert code_text.format_code("48215933") == "4821-5933"
+    assert code_text.format_code("4821 59-33") == "4821-5933"
 
 
 def test_generated_codes_are_valid_and_from_secrets(demo, monkeypatch):
     seen = set()
     for _ in range(200):
         code = codes.generate_code(demo)
-        assert len(code) == codes.CODE_LENGTH and damm.is_valid(code)
+        assert len(code) == code_text.CODE_LENGTH and damm.is_valid(code)
         seen.add(code)
     assert len(seen) > 190
     drawn = []
-    monkeypatch.setattr(codes.secrets, "randbelow", lambda n: drawn.append(n) or 1234567)
+    monkeypatch.setattr(code_text.secrets, "randbelow", lambda n: drawn.append(n) or 1234567)
     assert codes.generate_code(demo) == with_check("1234567")
     assert drawn == [10**7]
 
@@ -137,11 +137,11 @@ def test_a_malformed_code_reaches_no_database(demo, db, settings):
     event.listen(db, "before_cursor_execute", count)
     try:
         for typed in ("4821-5093", "4821-593", "48A1-5933"):
-            with pytest.raises(codes.MalformedCode):
+            with pytest.raises(errors.MalformedCode):
                 codes.code_status(demo, typed, actor="phone:+84900000009")
-            with pytest.raises(codes.MalformedCode):
+            with pytest.raises(errors.MalformedCode):
                 codes.get_code(demo, typed)
-            with pytest.raises(codes.MalformedCode):
+            with pytest.raises(errors.MalformedCode):
                 codes.redeem_code(
                     demo, settings, typed, clinic=him_lam, channel=Channel.sms, actor="phone:+849"
                 )
@@ -195,11 +195,11 @@ def test_issue_stores_the_code_valid_through_the_local_day_and_tells_the_client(
     row = issue(demo, settings)
     assert row.state == CodeState.issued and row.client_phone == CLIENT and row.channel == Channel.sms
     # issued 23/11 14:00 local, 30 days: valid through 23/12 (last second, local)
-    assert codes.local_valid_until(row, settings.tz) == date(2026, 12, 23)
+    assert code_text.local_valid_until(row, settings.tz) == date(2026, 12, 23)
     assert row.expires_at == datetime(2026, 12, 23, 16, 59, 59, tzinfo=UTC)
     sms = demo.exec(select(Message).where(Message.phone == CLIENT)).one()
     assert sms.kind == MessageKind.notification and sms.status == "queued"
-    assert codes.format_code(row.code) in sms.text and "23/12/2026" in sms.text
+    assert code_text.format_code(row.code) in sms.text and "23/12/2026" in sms.text
     assert "Tu van suc khoe" in sms.text and "VCT" not in sms.text
     assert_discreet(sms.text)
     nudge = demo.exec(select(Reminder).where(Reminder.code_id == row.id)).one()
@@ -237,15 +237,15 @@ def test_service_expiry_days_are_per_service(demo, settings, now):
     sti.expiry_days = 7
     demo.add(sti)
     row = issue(demo, settings, service="sti")
-    assert codes.local_valid_until(row, settings.tz) == date(2026, 11, 30)
+    assert code_text.local_valid_until(row, settings.tz) == date(2026, 11, 30)
 
 
 @pytest.mark.parametrize(
     "kwargs, error",
     [
-        ({"service": "XYZ"}, codes.UnknownService),
+        ({"service": "XYZ"}, errors.UnknownService),
         ({"client": "12345"}, InvalidPhone),
-        ({"clinic": "Phong kham Long Bien"}, codes.NotOffered),  # MMT and STI only
+        ({"clinic": "Phong kham Long Bien"}, errors.NotOffered),  # MMT and STI only
     ],
 )
 def test_bad_issue_input_issues_nothing(demo, settings, now, kwargs, error):
@@ -259,28 +259,28 @@ def test_bad_issue_input_issues_nothing(demo, settings, now, kwargs, error):
 def test_an_inactive_worker_cannot_issue(demo, settings, now):
     w = worker(demo)
     w.active = False
-    with pytest.raises(codes.WorkerInactive):
+    with pytest.raises(errors.WorkerInactive):
         issue(demo, settings, by=w)
 
 
 def test_a_colliding_code_is_drawn_again(demo, settings, now, monkeypatch):
     first = issue(demo, settings, client=None)
     draws = iter([int(first.code[:7]), int(first.code[:7]), 7654321])
-    monkeypatch.setattr(codes.secrets, "randbelow", lambda n: next(draws))
+    monkeypatch.setattr(code_text.secrets, "randbelow", lambda n: next(draws))
     second = issue(demo, settings, client=None)
     assert second.code == with_check("7654321")
 
 
 def test_resolve_clinic_by_number_or_name_fragment(demo):
     him_lam = clinic(demo, "Phong kham Him Lam")
-    assert codes.resolve_clinic(demo, str(him_lam.id)).id == him_lam.id
-    assert codes.resolve_clinic(demo, "him lâm").id == him_lam.id
-    with pytest.raises(codes.AmbiguousClinic):
-        codes.resolve_clinic(demo, "Phong kham")
-    with pytest.raises(codes.UnknownClinic):
-        codes.resolve_clinic(demo, "Sapa")
-    with pytest.raises(codes.UnknownClinic):
-        codes.resolve_clinic(demo, "9999")
+    assert clinics.resolve_clinic(demo, str(him_lam.id)).id == him_lam.id
+    assert clinics.resolve_clinic(demo, "him lâm").id == him_lam.id
+    with pytest.raises(errors.AmbiguousClinic):
+        clinics.resolve_clinic(demo, "Phong kham")
+    with pytest.raises(errors.UnknownClinic):
+        clinics.resolve_clinic(demo, "Sapa")
+    with pytest.raises(errors.UnknownClinic):
+        clinics.resolve_clinic(demo, "9999")
 
 
 # ---------------------------------------------------------------- redeem
@@ -301,14 +301,14 @@ def test_redeem_records_clinic_time_channel_and_tells_the_worker(demo, settings,
     row = issue(demo, settings)
     later = NOW + timedelta(days=2)
     clock.freeze(later)
-    red = redeem(demo, settings, codes.format_code(row.code), channel=Channel.ussd)
+    red = redeem(demo, settings, code_text.format_code(row.code), channel=Channel.ussd)
     demo.refresh(row)
     assert row.state == CodeState.redeemed
     assert red.clinic_id == clinic(demo, "Phong kham Him Lam").id
     assert red.redeemed_at == later and red.channel == Channel.ussd and red.actor == "phone:+84900000002"
     told = demo.exec(select(Message).where(Message.phone == DEMO_WORKER_PHONE)).one()
     assert told.kind == MessageKind.notification
-    assert codes.format_code(row.code) in told.text and "Phong kham Him Lam" in told.text
+    assert code_text.format_code(row.code) in told.text and "Phong kham Him Lam" in told.text
     assert CLIENT not in told.text and CLIENT[3:] not in told.text
     reminders = {r.kind: r.status for r in demo.exec(select(Reminder).where(Reminder.code_id == row.id))}
     assert reminders[ReminderKind.code_expiry] == ReminderStatus.cancelled
@@ -326,7 +326,7 @@ def test_a_non_vct_redemption_schedules_no_retest(demo, settings, now):
 def test_second_redeem_of_a_code_is_refused(demo, settings, now):
     row = issue(demo, settings)
     redeem(demo, settings, row.code)
-    with pytest.raises(codes.AlreadyRedeemed):
+    with pytest.raises(errors.AlreadyRedeemed):
         redeem(demo, settings, row.code, clinic_name="Phong kham Muong Thanh")
     assert count(demo, Redemption) == 1
     assert [a.detail["outcome"] for a in audits(demo, "code.redeem")] == ["redeemed", "already_redeemed"]
@@ -359,7 +359,7 @@ def test_a_redemption_refused_by_the_last_guard_leaves_the_code_as_it_was(demo, 
     other = clinic(demo, "Phong kham Muong Thanh")
     demo.add(Redemption(code_id=row.id, clinic_id=other.id, redeemed_at=NOW, channel="api"))
     demo.flush()
-    with pytest.raises(codes.AlreadyRedeemed):
+    with pytest.raises(errors.AlreadyRedeemed):
         redeem(demo, settings, row.code)
     demo.refresh(row)
     assert (row.state, row.redeemed_at, row.redeemed_clinic_id) == (CodeState.issued, None, None)
@@ -394,9 +394,9 @@ def test_a_later_sqlite_migration_can_rebuild_the_code_table(tmp_path):
 def test_a_code_past_expiry_is_never_redeemable_even_before_it_is_marked(demo, settings, now):
     row = issue(demo, settings)
     clock.freeze(row.expires_at)
-    with pytest.raises(codes.CodeExpired):
+    with pytest.raises(errors.CodeExpired):
         redeem(demo, settings, row.code)
-    with pytest.raises(codes.CodeExpired):
+    with pytest.raises(errors.CodeExpired):
         codes.code_status(demo, row.code)
     demo.refresh(row)
     assert row.state == CodeState.issued and count(demo, Redemption) == 0
@@ -423,11 +423,11 @@ def test_each_refusal_has_its_own_error_and_is_audited(demo, settings, now):
     mmt = issue(demo, settings, service="MMT")
     unknown = with_check("0000001")
     cases = [
-        (used.code, "Phong kham Him Lam", codes.AlreadyRedeemed, "already_redeemed"),
-        (voided.code, "Phong kham Him Lam", codes.CodeVoided, "voided"),
-        (unknown, "Phong kham Him Lam", codes.UnknownCode, "unknown"),
-        ("1234", "Phong kham Him Lam", codes.MalformedCode, "malformed"),
-        (mmt.code, "Phong kham Muong Thanh", codes.NotOffered, "not_offered"),
+        (used.code, "Phong kham Him Lam", errors.AlreadyRedeemed, "already_redeemed"),
+        (voided.code, "Phong kham Him Lam", errors.CodeVoided, "voided"),
+        (unknown, "Phong kham Him Lam", errors.UnknownCode, "unknown"),
+        ("1234", "Phong kham Him Lam", errors.MalformedCode, "malformed"),
+        (mmt.code, "Phong kham Muong Thanh", errors.NotOffered, "not_offered"),
     ]
     for code, clinic_name, error, outcome in cases:
         with pytest.raises(error) as caught:
@@ -446,17 +446,17 @@ def test_only_the_issuing_worker_voids_and_only_an_open_code(demo, settings, now
     other = Worker(name="Other", phone="+84900000011")
     demo.add(other)
     demo.flush()
-    with pytest.raises(codes.NotIssuer):
+    with pytest.raises(errors.NotIssuer):
         codes.void_code(demo, row.code, worker=other, actor="phone:+84900000011")
     voided = codes.void_code(demo, row.code, worker=worker(demo), actor="x")
     assert voided.state == CodeState.voided and voided.voided_at == NOW
     nudge = demo.exec(select(Reminder).where(Reminder.code_id == row.id)).one()
     assert nudge.status == ReminderStatus.cancelled
-    with pytest.raises(codes.CodeVoided):
+    with pytest.raises(errors.CodeVoided):
         codes.void_code(demo, row.code, worker=worker(demo), actor="x")
     used = issue(demo, settings)
     redeem(demo, settings, used.code)
-    with pytest.raises(codes.AlreadyRedeemed):
+    with pytest.raises(errors.AlreadyRedeemed):
         codes.void_code(demo, used.code, worker=None, actor="admin")
 
 
@@ -468,11 +468,11 @@ def test_too_many_wrong_codes_get_one_notice_then_silence(demo, settings, now):
     actor = "phone:" + phone
     for i in range(settings.wrong_code_limit_per_hour):
         codes.check_wrong_code_throttle(demo, settings, phone)
-        with pytest.raises((codes.UnknownCode, codes.MalformedCode)):
+        with pytest.raises((errors.UnknownCode, errors.MalformedCode)):
             codes.code_status(demo, with_check(f"{i:07d}") if i % 2 else "12", actor=actor)
-    with pytest.raises(codes.Throttled) as first:
+    with pytest.raises(errors.Throttled) as first:
         codes.check_wrong_code_throttle(demo, settings, phone)
-    with pytest.raises(codes.Throttled) as second:
+    with pytest.raises(errors.Throttled) as second:
         codes.check_wrong_code_throttle(demo, settings, phone)
     assert first.value.values["notify"] is True and second.value.values["notify"] is False
     codes.check_wrong_code_throttle(demo, settings, "+84987654322")  # another phone is not affected
@@ -490,9 +490,9 @@ def test_the_limit_comes_from_settings_and_valid_look_ups_do_not_count(demo, dat
         codes.code_status(demo, row.code, actor=actor)
     codes.check_wrong_code_throttle(demo, settings, "+84987654321")
     for _ in range(2):
-        with pytest.raises(codes.MalformedCode):
+        with pytest.raises(errors.MalformedCode):
             codes.code_status(demo, "1", actor=actor)
-    with pytest.raises(codes.Throttled):
+    with pytest.raises(errors.Throttled):
         codes.check_wrong_code_throttle(demo, settings, "+84987654321")
 
 
@@ -501,18 +501,18 @@ def test_the_limit_comes_from_settings_and_valid_look_ups_do_not_count(demo, dat
 
 def test_reach_twice_a_day_replaces_and_stats_count_this_month(demo, settings, now):
     w = worker(demo)
-    codes.record_outreach(demo, w, 10, 20, date(2026, 11, 23))
-    codes.record_outreach(demo, w, 12, 30, date(2026, 11, 23))
-    codes.record_outreach(demo, w, 5, 0, date(2026, 11, 2))
-    codes.record_outreach(demo, w, 99, 99, date(2026, 10, 31))
+    outreach.record_outreach(demo, w, 10, 20, date(2026, 11, 23))
+    outreach.record_outreach(demo, w, 12, 30, date(2026, 11, 23))
+    outreach.record_outreach(demo, w, 5, 0, date(2026, 11, 2))
+    outreach.record_outreach(demo, w, 99, 99, date(2026, 10, 31))
     assert count(demo, OutreachReport) == 3
-    with pytest.raises(codes.InvalidCount):
-        codes.record_outreach(demo, w, -1, 0, date(2026, 11, 23))
+    with pytest.raises(outreach.InvalidCount):
+        outreach.record_outreach(demo, w, -1, 0, date(2026, 11, 23))
     a, b = issue(demo, settings), issue(demo, settings)
     redeem(demo, settings, a.code)
     clock.freeze(datetime(2026, 10, 31, 16, 0, tzinfo=UTC))  # 31/10 23:00 local: last month
     issue(demo, settings)
-    stats = codes.worker_month_stats(demo, w, date(2026, 11, 23), tz=settings.tz)
+    stats = outreach.worker_month_stats(demo, w, date(2026, 11, 23), tz=settings.tz)
     assert (stats.month, stats.issued, stats.redeemed, stats.people_reached, stats.condoms) == (
         "11/2026",
         2,
@@ -600,7 +600,7 @@ def test_booking_refuses_a_code_without_client_or_at_a_clinic_without_the_servic
             demo, settings, no_client.code, at, clinic=clinic(demo, "Phong kham Him Lam"), actor="x"
         )
     row = issue(demo, settings)
-    with pytest.raises(codes.NotOffered):
+    with pytest.raises(errors.NotOffered):
         appointments.book_appointment(
             demo, settings, row.code, at, clinic=clinic(demo, "Phong kham Long Bien"), actor="x"
         )

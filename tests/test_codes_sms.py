@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from app import clock
 from app.demo import DEMO_CLINIC_PHONE, DEMO_WORKER_PHONE
-from app.domain import codes
+from app.domain import code_text
 from app.main import create_app
 from app.messages import render
 from app.models import (
@@ -29,7 +29,7 @@ from app.models import (
     Reminder,
     ReminderKind,
 )
-from app.sending.gateway import MemoryGateway
+from app.sending.gateways.memory import MemoryGateway
 from tests.conftest import WEBHOOK_TOKEN, SettledClient, make_settings
 from tests.discretion import assert_discreet
 
@@ -136,7 +136,7 @@ def issue(client, text=f"REF VCT {CLIENT_LOCAL}") -> ReferralCode:
 def test_ref_gives_the_worker_a_code_and_the_client_a_discreet_sms(world, gateway):
     text = reply(world, DEMO_WORKER_PHONE, f"REF VCT {CLIENT_LOCAL}")
     code = last_code(world)
-    shown = codes.format_code(code.code)
+    shown = code_text.format_code(code.code)
     assert text == t("codes.issued_sent", code=shown, service="VCT", until="23/12/2026", phone="+8491****678")
     assert code.client_phone == CLIENT and code.state == CodeState.issued
     [to_client] = notifications_to(world, CLIENT)
@@ -154,7 +154,7 @@ def test_ref_gives_the_worker_a_code_and_the_client_a_discreet_sms(world, gatewa
 def test_ref_with_a_spaced_phone_and_a_clinic_name_names_the_clinic(world):
     text = reply(world, DEMO_WORKER_PHONE, "gt vct 0912 345 678 him lam")
     code = last_code(world)
-    assert codes.format_code(code.code) in text
+    assert code_text.format_code(code.code) in text
     [to_client] = notifications_to(world, CLIENT)
     assert "Phong kham Him Lam" in to_client.text and "12 Vo Nguyen Giap" in to_client.text
     assert_discreet(to_client.text)
@@ -165,7 +165,7 @@ def test_ref_tolerates_commas_and_punctuation_around_its_words(world, text):
     answer = reply(world, DEMO_WORKER_PHONE, text)
     code = last_code(world)
     assert code is not None and code.client_phone == CLIENT
-    shown = codes.format_code(code.code)
+    shown = code_text.format_code(code.code)
     assert answer == t(
         "codes.issued_sent", code=shown, service="VCT", until="23/12/2026", phone="+8491****678"
     )
@@ -179,7 +179,7 @@ def test_ref_without_a_client_phone_and_with_a_clinic_number(world):
     text = reply(world, DEMO_WORKER_PHONE, f"REF PREP {dong_da.id}")
     code = last_code(world)
     assert code.client_phone is None and code.clinic_id == dong_da.id
-    assert text == t("codes.issued", code=codes.format_code(code.code), service="PREP", until="23/12/2026")
+    assert text == t("codes.issued", code=code_text.format_code(code.code), service="PREP", until="23/12/2026")
 
 
 def test_ref_to_an_opted_out_client_tells_the_worker_to_hand_it_over(world):
@@ -187,11 +187,11 @@ def test_ref_to_an_opted_out_client_tells_the_worker_to_hand_it_over(world):
     text = reply(world, DEMO_WORKER_PHONE, f"REF VCT {CLIENT_LOCAL}")
     code = last_code(world)
     assert text.startswith(
-        t("codes.issued", code=codes.format_code(code.code), service="VCT", until="23/12/2026")[:40]
+        t("codes.issued", code=code_text.format_code(code.code), service="VCT", until="23/12/2026")[:40]
     )
     assert text == t(
         "codes.issued_not_sent",
-        code=codes.format_code(code.code),
+        code=code_text.format_code(code.code),
         service="VCT",
         until="23/12/2026",
         phone="+8491****678",
@@ -231,7 +231,7 @@ def test_ref_from_a_client_gets_the_client_help_and_issues_nothing(world):
 
 def test_red_redeems_and_tells_the_worker_without_the_client_number(world):
     code = issue(world)
-    shown = codes.format_code(code.code)
+    shown = code_text.format_code(code.code)
     assert reply(world, DEMO_CLINIC_PHONE, f"RED {shown}") == t("codes.redeemed", code=shown, service="VCT")
     assert state_of(world, code) == CodeState.redeemed
     with open_db(world) as s:
@@ -246,7 +246,7 @@ def test_red_redeems_and_tells_the_worker_without_the_client_number(world):
 def test_second_red_of_a_code_is_already_used(world):
     code = issue(world)
     sms(world, DEMO_CLINIC_PHONE, f"XN {code.code}")
-    shown = codes.format_code(code.code)
+    shown = code_text.format_code(code.code)
     assert reply(world, DEMO_CLINIC_PHONE, f"RED {shown}") == t("codes.already_redeemed", code=shown)
     assert count(world, Redemption) == 1
     assert len(notifications_to(world, DEMO_WORKER_PHONE)) == 1
@@ -255,7 +255,7 @@ def test_second_red_of_a_code_is_already_used(world):
 def test_an_expired_code_is_refused_even_before_it_is_marked(world):
     code = issue(world)
     clock.freeze(code.expires_at + timedelta(seconds=1))
-    shown = codes.format_code(code.code)
+    shown = code_text.format_code(code.code)
     assert reply(world, DEMO_CLINIC_PHONE, f"RED {shown}") == t("codes.expired", code=shown)
     assert reply(world, CLIENT, shown) == t("codes.expired", code=shown)
     assert state_of(world, code) == CodeState.issued and count(world, Redemption) == 0
@@ -263,7 +263,7 @@ def test_an_expired_code_is_refused_even_before_it_is_marked(world):
 
 def test_a_voided_code_is_refused(world):
     code = issue(world)
-    shown = codes.format_code(code.code)
+    shown = code_text.format_code(code.code)
     assert reply(world, DEMO_WORKER_PHONE, f"HUYMA {shown}") == t("codes.voided_done", code=shown)
     assert reply(world, DEMO_CLINIC_PHONE, f"RED {shown}") == t("codes.voided", code=shown)
     assert reply(world, DEMO_WORKER_PHONE, f"VOID {shown}") == t("codes.voided", code=shown)
@@ -277,14 +277,14 @@ def test_only_the_issuing_worker_can_void(world):
     with open_db(world) as s:
         s.add(Worker(name="Second worker", phone="+84900000011"))
         s.commit()
-    shown = codes.format_code(code.code)
+    shown = code_text.format_code(code.code)
     assert reply(world, "+84900000011", f"VOID {shown}") == t("codes.not_issuer", code=shown)
     assert state_of(world, code) == CodeState.issued
 
 
 def unknown_code() -> str:
     body = "0000001"
-    return codes.format_code(body + codes.damm.calc_check_digit(body))
+    return code_text.format_code(body + code_text.damm.calc_check_digit(body))
 
 
 def test_unknown_and_malformed_codes_get_their_own_replies(world):
@@ -300,7 +300,7 @@ def test_unknown_and_malformed_codes_get_their_own_replies(world):
 
 def test_a_code_for_a_service_the_clinic_does_not_offer(world):
     code = issue(world, f"REF STI {CLIENT_LOCAL}")  # Him Lam offers VCT and MMT
-    shown = codes.format_code(code.code)
+    shown = code_text.format_code(code.code)
     assert reply(world, DEMO_CLINIC_PHONE, f"RED {shown}") == t(
         "codes.not_offered", clinic="Phong kham Him Lam", service="STI"
     )
@@ -328,7 +328,7 @@ def test_bad_codes_get_the_malformed_reply_and_change_nothing(world, typed):
 
 def test_anyone_can_check_a_code_discreetly(world):
     code = issue(world, f"REF VCT {CLIENT_LOCAL} Him Lam")
-    shown = codes.format_code(code.code)
+    shown = code_text.format_code(code.code)
     expected = t(
         "codes.status_valid_clinic",
         code=shown,
@@ -348,7 +348,7 @@ def test_anyone_can_check_a_code_discreetly(world):
 
 def test_a_code_without_clinic_points_to_any_clinic_offering_the_service(world):
     code = issue(world, "REF MMT")
-    shown = codes.format_code(code.code)
+    shown = code_text.format_code(code.code)
     text = reply(world, "+84987654321", f"CODE {shown}")
     assert text == t("codes.status_valid_any", code=shown, until="23/12/2026", service="Cham soc dinh ky")
     assert_discreet(text)
@@ -364,14 +364,14 @@ def test_too_many_wrong_codes_get_one_notice_then_silence(demo, db, database_url
         assert reply(client, phone, unknown_code()) == t("codes.unknown", code=unknown_code())
         assert reply(client, phone, "RED 1234") == t("sms.help_client")  # not a code attempt: no count
         assert reply(client, phone, "ma 12345") == t("codes.malformed")
-        assert reply(client, phone, codes.format_code(good.code)) == t("codes.throttled")
-        assert sms(client, phone, codes.format_code(good.code)) == []  # silence, even for a good code
+        assert reply(client, phone, code_text.format_code(good.code)) == t("codes.throttled")
+        assert sms(client, phone, code_text.format_code(good.code)) == []  # silence, even for a good code
         assert sms(client, phone, "CODE 1") == []
-        assert reply(client, "+84987654322", codes.format_code(good.code)).startswith(
+        assert reply(client, "+84987654322", code_text.format_code(good.code)).startswith(
             "Ma "
         )  # others unaffected
         clock.freeze(NOW + timedelta(hours=1, minutes=1))
-        assert reply(client, phone, codes.format_code(good.code)).startswith("Ma ")
+        assert reply(client, phone, code_text.format_code(good.code)).startswith("Ma ")
         with open_db(client) as s:
             throttled = s.exec(
                 select(func.count())
@@ -415,7 +415,7 @@ def test_stats_counts_this_month(world):
 
 def test_appt_books_the_client_and_hands_it_to_the_reminders(world):
     code = issue(world)
-    shown = codes.format_code(code.code)
+    shown = code_text.format_code(code.code)
     text = reply(world, DEMO_CLINIC_PHONE, f"HEN {shown} 25-12 14h")
     assert text == t("codes.booked", code=shown, date="25/12/2026", time="14:00")
     with open_db(world) as s:
@@ -435,7 +435,7 @@ def test_appt_books_the_client_and_hands_it_to_the_reminders(world):
 def test_appt_without_a_time_is_at_eight(world):
     code = issue(world)
     assert reply(world, DEMO_CLINIC_PHONE, f"APPT {code.code[:4]} {code.code[4:]} 25/12") == t(
-        "codes.booked", code=codes.format_code(code.code), date="25/12/2026", time="08:00"
+        "codes.booked", code=code_text.format_code(code.code), date="25/12/2026", time="08:00"
     )
 
 
@@ -460,7 +460,7 @@ def test_appt_bad_input(world):
     assert reply(world, DEMO_CLINIC_PHONE, f"APPT {code.code}") == t("codes.appt_usage")
     assert reply(world, DEMO_CLINIC_PHONE, "APPT 4821-5093 25/12") == t("codes.malformed")
     assert reply(world, DEMO_CLINIC_PHONE, f"APPT {code.code} 25/12") == t(
-        "codes.no_client_phone", code=codes.format_code(code.code)
+        "codes.no_client_phone", code=code_text.format_code(code.code)
     )
     assert count(world, Appointment) == 0
 

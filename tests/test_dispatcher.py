@@ -15,11 +15,13 @@ from sqlmodel import select
 
 from app import clock
 from app.db import session_factory
+from app.domain.message_log import QueuedMessage
+from app.domain.message_log import queue as queue_message
 from app.domain.people import set_language, set_opt_out
 from app.models import Message, MessageKind, MessageStatus, Reminder, ReminderKind, ReminderStatus
 from app.sending.dispatcher import Dispatcher
-from app.sending.gateway import GatewayError, MemoryGateway, SendResult
-from app.sending.outbox import QueuedMessage, queue_message
+from app.sending.gateways.base import GatewayError, SendResult
+from app.sending.gateways.memory import MemoryGateway
 from app.sending.pacing import START_SLACK, RateLimiter, backoff_seconds, quiet_until
 from tests.dispatch_support import dispatcher_process, insert_due_reminders, phone_for, read_sends
 

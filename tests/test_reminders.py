@@ -12,6 +12,7 @@ from app import clock
 from app.db import session_factory
 from app.domain import reminders
 from app.domain.errors import InvalidPhone, NotFound
+from app.domain.message_log import queue as queue_message
 from app.messages import catalogue, languages, placeholders, render
 from app.models import (
     Appointment,
@@ -28,8 +29,7 @@ from app.models import (
     Service,
 )
 from app.sending.dispatcher import Dispatcher
-from app.sending.gateway import MemoryGateway
-from app.sending.outbox import queue_message
+from app.sending.gateways.memory import MemoryGateway
 from tests.discretion import assert_discreet
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -18,7 +18,8 @@ from sqlmodel import select
 
 from app.channels import sms as sms_channel
 from app.demo import DEMO_CLINIC_PHONE, DEMO_WORKER_PHONE
-from app.domain.codes import format_code
+from app.domain.code_text import format_code
+from app.domain.message_log import queue_rendered
 from app.main import create_app
 from app.messages import count_segments, render
 from app.models import (
@@ -32,7 +33,6 @@ from app.models import (
     Role,
     Service,
 )
-from app.sending.outbox import queue_rendered
 from tests.conftest import WEBHOOK_TOKEN, SettledClient
 from tests.discretion import assert_discreet
 

@@ -18,7 +18,7 @@ from app import clock
 from app.channels.ussd import MAX_REPLY, NOTICE_KEYS, to_ascii, ussd_language
 from app.channels.ussd_menus import keypad_datetime
 from app.demo import DEMO_CLINIC_PHONE, DEMO_WORKER_PHONE
-from app.domain import codes, people
+from app.domain import code_text, codes, people
 from app.messages import languages, render
 from app.models import (
     Appointment,
@@ -203,7 +203,7 @@ def test_client_finds_a_clinic_and_gets_its_details_by_sms(client, demo):
     done = dial(client, CLIENT, "1", "1", "1", "1")
     assert done == "END " + t("ussd.sms_sent")
     [sms] = outbound_to(demo, CLIENT)
-    assert sms.status == MessageStatus.queued
+    assert sms.status == MessageStatus.sent  # right after the step's commit, before any tick
     assert "Phong kham Him Lam" in sms.text and "12 Vo Nguyen Giap" in sms.text
     assert_discreet(sms.text)
 
@@ -226,7 +226,7 @@ def test_client_checks_a_valid_code(client, demo, settings):
     code = issue(demo, settings)
     assert dial(client, CLIENT, "2") == "CON " + t("ussd.enter_code") + "\n" + t("ussd.nav")
     answer = dial(client, CLIENT, "2", code)
-    assert answer.startswith("END ") and codes.format_code(code) in answer and "Tu van suc khoe" in answer
+    assert answer.startswith("END ") and code_text.format_code(code) in answer and "Tu van suc khoe" in answer
 
 
 def test_a_code_for_a_closed_clinic_is_shown_as_valid_anywhere_as_by_sms(client, demo, settings):
@@ -247,13 +247,13 @@ def test_a_code_for_a_closed_clinic_is_shown_as_valid_anywhere_as_by_sms(client,
     demo.commit()
     answer = dial(client, CLIENT, "2", row.code)
     until = row.expires_at.astimezone(settings.tz).strftime("%d/%m/%Y")
-    expected = t("ussd.code_valid", code=codes.format_code(row.code), until=until, service="Tu van suc khoe")
+    expected = t("ussd.code_valid", code=code_text.format_code(row.code), until=until, service="Tu van suc khoe")
     assert answer == "END " + expected
 
 
 def test_checking_a_code_with_dashes_or_spaces_works(client, demo, settings):
     code = issue(demo, settings)
-    assert codes.format_code(code) in dial(client, CLIENT, "2", codes.format_code(code))
+    assert code_text.format_code(code) in dial(client, CLIENT, "2", code_text.format_code(code))
 
 
 def test_a_malformed_code_is_asked_again(client, demo):
@@ -425,6 +425,28 @@ def test_nine_pages_a_long_list(client, demo):
 # ---------------------------------------------------------------- worker
 
 
+def test_the_clients_sms_after_a_ussd_issue_goes_without_waiting_for_the_tick(db, database_url, demo):
+    """The dispatcher runs in the process but ticks once an hour: the client's
+    code goes out because the USSD step's commit hands it over, not because
+    a tick found it."""
+    from app.main import create_app
+    from app.sending.gateways.memory import MemoryGateway
+    from tests.conftest import make_settings
+
+    gateway = MemoryGateway()
+    settings = make_settings(database_url, DISPATCH_IN_PROCESS=True, DISPATCH_INTERVAL_SECONDS=3600)
+    with SettledClient(create_app(settings, gateway=gateway, engine=db)) as c:
+        c.app.state.dispatcher.wait_idle()
+        assert gateway.sent == []
+        done = dial(c, DEMO_WORKER_PHONE, "1", "1", CLIENT_LOCAL, "1")
+        [row] = demo.exec(select(ReferralCode)).all()
+        assert done.startswith("END ") and code_text.format_code(row.code) in done
+        [text] = gateway.to(CLIENT)
+        assert code_text.format_code(row.code) in text
+        [sms] = outbound_to(demo, CLIENT)
+        assert sms.status == MessageStatus.sent
+
+
 def test_worker_issues_a_code_for_a_client_by_ussd(client, demo):
     menu = dial(client, DEMO_WORKER_PHONE)
     assert t("ussd.opt_issue") in menu
@@ -438,9 +460,9 @@ def test_worker_issues_a_code_for_a_client_by_ussd(client, demo):
     done = dial(client, DEMO_WORKER_PHONE, "1", "1", CLIENT_LOCAL, "1")
     [row] = demo.exec(select(ReferralCode)).all()
     assert row.channel == Channel.ussd and row.client_phone == CLIENT
-    assert done.startswith("END ") and codes.format_code(row.code) in done
+    assert done.startswith("END ") and code_text.format_code(row.code) in done
     [sms] = outbound_to(demo, CLIENT)
-    assert codes.format_code(row.code) in sms.text and sms.status == MessageStatus.queued
+    assert code_text.format_code(row.code) in sms.text and sms.status == MessageStatus.sent
 
     # the same path replayed further issues nothing more
     dial(client, DEMO_WORKER_PHONE, "1", "1", CLIENT_LOCAL, "1", "1")
@@ -454,7 +476,7 @@ def test_worker_issues_a_code_without_a_client_phone(client, demo):
     done = dial(client, DEMO_WORKER_PHONE, "1", "1", "0", "1")
     [row] = demo.exec(select(ReferralCode)).all()
     assert row.client_phone is None and row.channel == Channel.ussd
-    assert done.startswith("END ") and codes.format_code(row.code) in done
+    assert done.startswith("END ") and code_text.format_code(row.code) in done
 
 
 def test_issuing_to_a_client_who_stopped_messages_tells_the_worker_to_hand_it_over(client, demo, settings):
@@ -463,7 +485,7 @@ def test_issuing_to_a_client_who_stopped_messages_tells_the_worker_to_hand_it_ov
     done = dial(client, DEMO_WORKER_PHONE, "1", "1", CLIENT_LOCAL, "1")
     [row] = demo.exec(select(ReferralCode)).all()
     until = row.expires_at.astimezone(settings.tz).strftime("%d/%m/%Y")
-    values = dict(code=codes.format_code(row.code), service="Tu van suc khoe", until=until)
+    values = dict(code=code_text.format_code(row.code), service="Tu van suc khoe", until=until)
     assert done == "END " + t("ussd.issued_not_sent", **values)
     assert all(m.status != MessageStatus.queued for m in outbound_to(demo, CLIENT))
 
@@ -493,11 +515,11 @@ def test_clinic_redeems_a_code_by_ussd(client, demo, settings):
     code = issue(demo, settings)
     assert t("ussd.opt_redeem") in dial(client, DEMO_CLINIC_PHONE)
     done = dial(client, DEMO_CLINIC_PHONE, "1", code)
-    assert done.startswith("END ") and codes.format_code(code) in done
+    assert done.startswith("END ") and code_text.format_code(code) in done
     [redemption] = demo.exec(select(Redemption)).all()
     assert redemption.channel == Channel.ussd
     # the worker is told
-    assert any(codes.format_code(code) in m.text for m in outbound_to(demo, DEMO_WORKER_PHONE))
+    assert any(code_text.format_code(code) in m.text for m in outbound_to(demo, DEMO_WORKER_PHONE))
     # a second time: its own reason, no second redemption
     again = dial(client, DEMO_CLINIC_PHONE, "1", code)
     assert again.startswith("END ") and again != done
@@ -518,7 +540,7 @@ def test_clinic_books_an_appointment(client, demo, settings):
     assert dial(client, DEMO_CLINIC_PHONE, "2", code).startswith("CON " + t("ussd.enter_date"))
     assert dial(client, DEMO_CLINIC_PHONE, "2", code, day).startswith("CON " + t("ussd.enter_time"))
     confirm = dial(client, DEMO_CLINIC_PHONE, "2", code, day, "1430")
-    assert confirm.startswith("CON ") and codes.format_code(code) in confirm and "14:30" in confirm
+    assert confirm.startswith("CON ") and code_text.format_code(code) in confirm and "14:30" in confirm
     assert demo.exec(select(Appointment)).first() is None
     done = dial(client, DEMO_CLINIC_PHONE, "2", code, day, "1430", "1")
     assert done.startswith("END ") and "14:30" in done
@@ -558,7 +580,7 @@ def test_booking_a_code_that_cannot_be_booked_ends_at_the_code_not_after_date_an
 ):
     no_phone = issue(demo, settings, phone=None)
     answer = dial(client, DEMO_CLINIC_PHONE, "2", no_phone)
-    assert answer == "END " + t("codes.no_client_phone", code=codes.format_code(no_phone))
+    assert answer == "END " + t("codes.no_client_phone", code=code_text.format_code(no_phone))
     not_offered = issue(demo, settings, service="STI")  # Him Lam offers VCT and MMT only
     answer = dial(client, DEMO_CLINIC_PHONE, "2", not_offered)
     assert answer.startswith("END ") and "STI" in answer and answer != "END " + t("ussd.error")

@@ -31,12 +31,13 @@ from app.channels.keywords import ALIASES, KeywordMatch, parse_keyword
 from app.config import Settings
 from app.domain import appointments, audit, clinics, reminders
 from app.domain.errors import DomainError
+from app.domain.message_log import QueuedMessage
+from app.domain.message_log import queue as queue_message
 from app.domain.people import Caller, get_person, resolve_caller, set_language, set_opt_out
 from app.domain.phones import mask_phone
 from app.domain.text import fold
 from app.messages import UnknownMessageKey, count_segments, languages, render
 from app.models import Channel, Clinic, Direction, Message, MessageKind, MessageStatus, Role
-from app.sending.outbox import QueuedMessage, queue_message
 
 log = logging.getLogger("hen.sms")
 
@@ -501,8 +502,3 @@ def _client_appt(ctx: SmsContext) -> None:
         ctx.reply("sms.appt_reminder", date=at.strftime("%d/%m/%Y"), time=at.strftime("%H:%M"))
         return
     ctx.reply("sms.appt_none")
-
-
-# The code keywords (REF, VOID, REACH, STATS, RED, clinic APPT, CODE) register
-# themselves with @handles when their module is imported.
-from app.channels import sms_codes  # noqa: E402,F401,I001

@@ -25,7 +25,7 @@ from sqlmodel import select
 
 from app import clock
 from app.channels.sms import SmsContext, handles
-from app.domain import appointments, audit, clinics, codes, people
+from app.domain import appointments, audit, clinics, code_text, codes, errors, outreach, people
 from app.domain.errors import InvalidPhone
 from app.domain.phones import mask_phone, try_normalize_phone
 from app.models import (
@@ -57,14 +57,14 @@ def _today(ctx: SmsContext):
 
 
 def _until(ctx: SmsContext, row) -> str:
-    return codes.local_valid_until(row, ctx.settings.tz).strftime(DATE_FORMAT)
+    return code_text.local_valid_until(row, ctx.settings.tz).strftime(DATE_FORMAT)
 
 
 def _throttled(ctx: SmsContext) -> bool:
     """True when this phone sent too many wrong codes: one notice, then silence."""
     try:
         codes.check_wrong_code_throttle(ctx.session, ctx.settings, ctx.caller.phone)
-    except codes.Throttled as exc:
+    except errors.Throttled as exc:
         if exc.values.get("notify"):
             ctx.reply(exc.key)
         return True
@@ -118,7 +118,7 @@ def split_code_and_rest(text: str) -> tuple[str, str]:
     taken: list[str] = []
     digits = 0
     for word in words:
-        if digits >= codes.CODE_LENGTH or not _CODE_PART.match(word):
+        if digits >= code_text.CODE_LENGTH or not _CODE_PART.match(word):
             break
         taken.append(word)
         digits += sum(ch.isdigit() for ch in word)
@@ -141,15 +141,15 @@ def ref_words(args: str) -> list[str]:
 def _ref(ctx: SmsContext) -> None:
     words = ref_words(ctx.args)
     if not words:
-        ctx.reply("codes.ref_usage", services=" ".join(codes.active_service_codes(ctx.session)))
+        ctx.reply("codes.ref_usage", services=" ".join(clinics.active_service_codes(ctx.session)))
         return
-    service = codes.find_service(ctx.session, words[0])
+    service = clinics.find_service(ctx.session, words[0])
     try:
         phone, clinic_text = split_phone_and_clinic(words[1:], ctx.settings.default_region)
     except InvalidPhone:
         ctx.reply("codes.bad_client_phone")
         return
-    clinic = codes.resolve_clinic(ctx.session, clinic_text) if clinic_text else None
+    clinic = clinics.resolve_clinic(ctx.session, clinic_text) if clinic_text else None
     row = codes.issue_code(
         ctx.session,
         ctx.settings,
@@ -161,7 +161,7 @@ def _ref(ctx: SmsContext) -> None:
         actor=_actor(ctx),
     )
     _send_notifications_too(ctx)
-    values = dict(code=codes.format_code(row.code), service=service.code, until=_until(ctx, row))
+    values = dict(code=code_text.format_code(row.code), service=service.code, until=_until(ctx, row))
     if not phone:
         ctx.reply("codes.issued", **values)
     elif people.is_opted_out(ctx.session, phone):
@@ -176,7 +176,7 @@ def _void(ctx: SmsContext) -> None:
         ctx.reply("codes.void_usage")
         return
     row = codes.void_code(ctx.session, ctx.args, worker=ctx.caller.worker, actor=_actor(ctx))
-    ctx.reply("codes.voided_done", code=codes.format_code(row.code))
+    ctx.reply("codes.voided_done", code=code_text.format_code(row.code))
 
 
 @handles("REACH", roles={Role.worker})
@@ -188,13 +188,13 @@ def _reach(ctx: SmsContext) -> None:
     people_reached = int(numbers[0])
     condoms = int(numbers[1]) if len(numbers) > 1 else 0
     day = _today(ctx)
-    codes.record_outreach(ctx.session, ctx.caller.worker, people_reached, condoms, day)
+    outreach.record_outreach(ctx.session, ctx.caller.worker, people_reached, condoms, day)
     ctx.reply("codes.reach_done", day=day.strftime(DATE_FORMAT), people=people_reached, condoms=condoms)
 
 
 @handles("STATS", roles={Role.worker})
 def _stats(ctx: SmsContext) -> None:
-    stats = codes.worker_month_stats(ctx.session, ctx.caller.worker, _today(ctx), tz=ctx.settings.tz)
+    stats = outreach.worker_month_stats(ctx.session, ctx.caller.worker, _today(ctx), tz=ctx.settings.tz)
     ctx.reply(
         "codes.stats",
         month=stats.month,
@@ -225,16 +225,16 @@ def _red(ctx: SmsContext) -> None:
     _send_notifications_too(ctx)
     row = ctx.session.get(ReferralCode, redemption.code_id)
     service = ctx.session.get(Service, row.service_id)
-    ctx.reply("codes.redeemed", code=codes.format_code(row.code), service=service.code)
+    ctx.reply("codes.redeemed", code=code_text.format_code(row.code), service=service.code)
 
 
 @handles("APPT", roles={Role.clinic})
 def _clinic_appt(ctx: SmsContext) -> None:
-    code_text, when_text = split_code_and_rest(ctx.args)
-    if not code_text or not when_text:
+    typed_code, when_text = split_code_and_rest(ctx.args)
+    if not typed_code or not when_text:
         ctx.reply("codes.appt_usage")
         return
-    code = codes.parse_code(code_text)
+    code = code_text.parse_code(typed_code)
     starts_at = appointments.parse_appointment_datetime(when_text, ctx.settings, clock.now())
     appointment = appointments.book_appointment(
         ctx.session, ctx.settings, code, starts_at, clinic=_staff_clinic(ctx), actor=_actor(ctx)
@@ -244,7 +244,7 @@ def _clinic_appt(ctx: SmsContext) -> None:
     opted_out = people.is_opted_out(ctx.session, appointment.client_phone)
     ctx.reply(
         "codes.booked_no_sms" if opted_out else "codes.booked",
-        code=codes.format_code(code),
+        code=code_text.format_code(code),
         date=local.strftime(DATE_FORMAT),
         time=local.strftime("%H:%M"),
     )
@@ -263,7 +263,7 @@ def _code(ctx: SmsContext) -> None:
     row = codes.code_status(ctx.session, ctx.args, actor=_actor(ctx))
     service = ctx.session.get(Service, row.service_id)
     clinic = clinics.active_clinic(ctx.session, row.clinic_id)
-    values = dict(code=codes.format_code(row.code), until=_until(ctx, row), service=service.display_name)
+    values = dict(code=code_text.format_code(row.code), until=_until(ctx, row), service=service.display_name)
     if clinic is not None:
         ctx.reply(
             "codes.status_valid_clinic",

@@ -34,10 +34,10 @@ from typing import Any
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
+from app.channels import sms_codes  # noqa: F401  (registers the code keywords with the router)
 from app.channels.sms import InboundResult, handle_inbound_sms
 from app.config import Settings
 from app.db import sqlite_writer
-from app.sending.dispatcher import Dispatcher
 
 log = logging.getLogger("hen.sms")
 
@@ -68,12 +68,11 @@ def _settle(jobs: list[_Job], outcomes: list[Outcome]) -> None:
 class SmsInbox:
     """`await inbox.handle(phone=…, text=…, external_id=…, …)`: the keyword
     arguments of `handle_inbound_sms`, answered once committed; the replies
-    are claimed in that commit and sent by `dispatcher`."""
+    are handed over for sending by that commit (`app.db.hand_over_after_commit`)."""
 
-    def __init__(self, factory: sessionmaker[Session], settings: Settings, dispatcher: Dispatcher):
+    def __init__(self, factory: sessionmaker[Session], settings: Settings):
         self.factory = factory
         self.settings = settings
-        self.dispatcher = dispatcher
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._running = False
@@ -139,9 +138,5 @@ class SmsInbox:
                 handle_inbound_sms(session, self.settings, rollback_on_error=rollback_on_error, **fields)
                 for fields in batch
             ]
-            claimed = self.dispatcher.claim_queued(
-                session.connection(), [i for r in results for i in r.reply_ids]
-            )
             session.commit()
-        self.dispatcher.send_claimed(claimed)
         return results

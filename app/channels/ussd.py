@@ -34,7 +34,7 @@ from app.domain.errors import DomainError
 from app.domain.phones import try_normalize_phone
 from app.domain.text import strip_diacritics
 from app.messages import UnknownMessageKey, languages, render
-from app.models import Direction, Message, MessageStatus, Role
+from app.models import Role
 
 MAX_REPLY = 182  # characters, prefix included
 MAX_TEXT = 200  # a real session never types this much; longer is refused
@@ -153,7 +153,6 @@ class Ctx:
 class UssdReply:
     text: str  # "CON ..." or "END ..."
     screen: str  # the node shown (or the action run), for the logs
-    queued_ids: list[int] = field(default_factory=list)
 
     @property
     def ended(self) -> bool:
@@ -300,18 +299,6 @@ def _con(notice: str | None, body: str) -> str:
     return shorten(text, MAX_REPLY)
 
 
-def _queued_ids(session: Session) -> list[int]:
-    """Outbound messages this step queued (the route sends them after commit)."""
-    return sorted(
-        obj.id
-        for obj in list(session.identity_map.values())
-        if isinstance(obj, Message)
-        and obj.direction == Direction.outbound
-        and obj.status == MessageStatus.queued
-        and obj.id
-    )
-
-
 def refusal(settings: Settings, key: str, language: str | None = None) -> str:
     """An END reply for a request that cannot start a menu (bad input)."""
     return _end(render(key, ussd_language(language or settings.default_language)))
@@ -395,11 +382,7 @@ def handle_ussd(
                 body = outcome.run()
             except DomainError as exc:
                 body = _error_text(ctx, exc)
-            return UssdReply(_end(body), f"{stack[-1].node}:act", _queued_ids(session))
+            return UssdReply(_end(body), f"{stack[-1].node}:act")
     top = stack[-1]
     ctx.notice = ctx.t(notice) if notice else None
     return UssdReply(_con(ctx.notice, NODES[top.node].view(ctx, top)), top.node)
-
-
-# The screens register themselves in NODES and MAIN when imported.
-from app.channels import ussd_menus  # noqa: E402,F401,I001

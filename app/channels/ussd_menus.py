@@ -38,11 +38,11 @@ from app.channels.ussd import (
     shorten,
     to_ascii,
 )
-from app.domain import appointments, audit, clinics, codes, people, reminders
+from app.domain import appointments, audit, clinics, code_text, codes, errors, outreach, people, reminders
 from app.domain.errors import DomainError, InvalidPhone
+from app.domain.message_log import queue_rendered
 from app.domain.phones import normalize_phone
 from app.models import Channel, Clinic, MessageKind, MessageStatus, ReferralCode, Role, Service
-from app.sending.outbox import queue_rendered
 
 _DDMM = re.compile(r"^(\d{2})(\d{2})(\d{4})?$")
 _HHMM = re.compile(r"^(\d{1,2})(\d{2})?$")
@@ -188,8 +188,8 @@ def send_clinic_sms(ctx: Ctx, clinic_id: int) -> str:
 
 def _parse(answer: str) -> str | None:
     try:
-        return codes.parse_code(answer)
-    except codes.MalformedCode:
+        return code_text.parse_code(answer)
+    except errors.MalformedCode:
         return None
 
 
@@ -199,7 +199,7 @@ def code_status_text(ctx: Ctx, code: str) -> str:
     service = ctx.session.get(Service, row.service_id)
     clinic = clinics.active_clinic(ctx.session, row.clinic_id)
     values = {
-        "code": codes.format_code(row.code),
+        "code": code_text.format_code(row.code),
         "until": ctx.local(row.expires_at),
         "service": service.display_name,
     }
@@ -345,7 +345,7 @@ class IssueConfirm(Confirm):
         )
         service = ctx.session.get(Service, row.service_id)
         values = {
-            "code": codes.format_code(row.code),
+            "code": code_text.format_code(row.code),
             "service": service.display_name,
             "until": ctx.local(row.expires_at),
         }
@@ -358,7 +358,7 @@ class IssueConfirm(Confirm):
 
 def worker_stats_text(ctx: Ctx) -> str:
     today = clock.now().astimezone(ctx.settings.tz).date()
-    stats = codes.worker_month_stats(ctx.session, ctx.caller.worker, today, tz=ctx.settings.tz)
+    stats = outreach.worker_month_stats(ctx.session, ctx.caller.worker, today, tz=ctx.settings.tz)
     return ctx.t("ussd.stats", issued=stats.issued, redeemed=stats.redeemed)
 
 
@@ -381,7 +381,7 @@ def redeem_text(ctx: Ctx, code: str) -> str:
     )
     row = ctx.session.get(ReferralCode, redemption.code_id)
     service = ctx.session.get(Service, row.service_id)
-    return ctx.t("ussd.redeemed", code=codes.format_code(row.code), service=service.display_name)
+    return ctx.t("ussd.redeemed", code=code_text.format_code(row.code), service=service.display_name)
 
 
 @node("redeem_code")
@@ -403,7 +403,7 @@ class BookCode(Prompt):
             return Reask("ussd.bad_code")
         try:  # reads only: say now, not after date and time, why this code cannot be booked
             appointments.bookable_code(ctx.session, code, clinic=_staff_clinic(ctx))
-        except codes.UnknownCode:
+        except errors.UnknownCode:
             return Reask("ussd.bad_code")
         except DomainError as exc:  # voided, expired, not offered here, no client phone: the END says which
             return Act(functools.partial(_refuse, exc))
@@ -462,7 +462,7 @@ class BookConfirm(Confirm):
         when = _starts_at(ctx, day, hour)
         return ctx.t(
             "ussd.confirm_book",
-            code=codes.format_code(code),
+            code=code_text.format_code(code),
             when=ctx.local(when, "%d/%m/%Y %H:%M") if when else "",
         )
 

@@ -20,19 +20,13 @@ from sqlmodel import Session, select
 from app import clock
 from app.config import Settings
 from app.domain import audit, reminders
-from app.domain.codes import (
-    ClinicInactive,
-    NotOffered,
-    effective_state,
-    format_code,
-    get_code,
-    language_of,
-    offers,
-    state_error,
-)
-from app.domain.errors import DomainError, NotFound
+from app.domain.clinics import offers
+from app.domain.code_text import effective_state, format_code, state_error
+from app.domain.codes import get_code
+from app.domain.errors import ClinicInactive, DomainError, NotOffered
+from app.domain.message_log import queue_rendered
+from app.domain.people import language_of
 from app.models import Appointment, AppointmentStatus, Clinic, CodeState, MessageKind, ReferralCode, Service
-from app.sending.outbox import queue_rendered
 
 DEFAULT_TIME = time(8, 0)
 NEXT_YEAR_WINDOW = timedelta(days=183)
@@ -211,20 +205,6 @@ def _cancel(session: Session, appointment: Appointment, actor: str, reason: str)
     session.add(appointment)
     reminders.cancel_for_appointment(session, appointment.id, reason)
     audit.record(session, actor, "appointment.cancel", "appointment", appointment.id, reason=reason)
-
-
-def cancel_appointment(
-    session: Session, appointment_id: int, *, actor: str, reason: str = "cancelled"
-) -> Appointment:
-    """Cancel a booked appointment and its pending reminders. Raises
-    NotFound. Cancelling twice changes nothing."""
-    appointment = session.get(Appointment, appointment_id)
-    if appointment is None:
-        raise NotFound(f"no appointment {appointment_id}")
-    if appointment.status == AppointmentStatus.booked:
-        _cancel(session, appointment, actor, reason)
-        session.flush()
-    return appointment
 
 
 def next_appointment(session: Session, phone: str) -> Appointment | None:

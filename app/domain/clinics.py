@@ -1,5 +1,7 @@
-"""Clinics as clients see them: active clinics found by district or service,
-in a stable order (so a page of a listing is the same page after a restart).
+"""The catalogue: every look-up of clinics and services, for SMS, USSD and the
+API alike. Active clinics are found by district or service in a stable order
+(so a page of a listing is the same page after a restart); a service by its
+code; a clinic a worker names by its number or part of its name.
 
 Matching ignores case, Vietnamese diacritics and spaces: `dien bien`,
 `Điện Biên` and `DIENBIEN` find the same clinics."""
@@ -12,8 +14,8 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from app.domain.errors import NotFound
-from app.domain.text import strip_diacritics
+from app.domain.errors import AmbiguousClinic, NotFound, UnknownClinic, UnknownService
+from app.domain.text import fold, strip_diacritics
 from app.models import Clinic, ClinicService, ClinicStaff, Service
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
@@ -129,3 +131,86 @@ def clinic_for_staff(session: Session, staff: ClinicStaff) -> Clinic:
     if clinic is None:
         raise NotFound(f"no clinic {staff.clinic_id}")
     return clinic
+
+
+# ---------------------------------------------------------------- services
+
+
+def active_services(session: Session) -> list[Service]:
+    """The active services, in creation order."""
+    return list(session.exec(select(Service).where(Service.active == True).order_by(Service.id)).all())  # noqa: E712
+
+
+def active_service_codes(session: Session) -> list[str]:
+    """The codes of the active services (VCT, MMT, ...), in creation order."""
+    return list(session.exec(select(Service.code).where(Service.active == True).order_by(Service.id)).all())  # noqa: E712
+
+
+def service(session: Session, service_id: int) -> Service | None:
+    """The service of `service_id`, active or not (a code keeps its service)."""
+    return session.get(Service, service_id)
+
+
+def service_by_code(session: Session, code: str) -> Service | None:
+    """The service whose code is exactly `code`, active or not."""
+    return session.exec(select(Service).where(Service.code == code)).first()
+
+
+def find_service(session: Session, text: str) -> Service:
+    """The active service whose code is `text` (any case). Raises UnknownService."""
+    wanted = fold(text or "").strip()
+    found = (
+        session.exec(select(Service).where(sa.func.upper(Service.code) == wanted)).first() if wanted else None
+    )
+    if found is None or not found.active:
+        known = " ".join(active_service_codes(session))
+        raise UnknownService(f"no service {wanted!r}", service=(text or "")[:16], services=known)
+    return found
+
+
+def offers(session: Session, clinic_id: int, service_id: int) -> bool:
+    """Whether the clinic offers the service (clinic_service row)."""
+    return (
+        session.exec(
+            select(ClinicService).where(
+                ClinicService.clinic_id == clinic_id, ClinicService.service_id == service_id
+            )
+        ).first()
+        is not None
+    )
+
+
+# ---------------------------------------------------------------- a clinic named by a worker
+
+
+def resolve_clinic(session: Session, query: str) -> Clinic:
+    """The active clinic meant by `query`: its number (id) or a fragment of
+    its display name, internal name or district (case and diacritics
+    ignored). Raises UnknownClinic, or AmbiguousClinic when a fragment
+    matches several."""
+    text = (query or "").strip().lstrip("#")
+    if text.isdigit():
+        clinic = session.get(Clinic, int(text))
+        if clinic is None or not clinic.active:
+            raise UnknownClinic(f"no clinic {text}", clinic=text)
+        return clinic
+    needle = fold(text)
+    if len(needle) < 2:
+        raise UnknownClinic("clinic name too short", clinic=text[:40])
+    active = session.exec(select(Clinic).where(Clinic.active == True).order_by(Clinic.id)).all()  # noqa: E712
+    exact = [c for c in active if fold(c.display_name) == needle]
+    found = exact or [c for c in active if needle in fold(f"{c.display_name} | {c.name} | {c.district}")]
+    if not found:
+        raise UnknownClinic(f"no clinic matches {text!r}", clinic=text[:40])
+    if len(found) > 1:
+        raise AmbiguousClinic(
+            f"{len(found)} clinics match {text!r}",
+            clinic=text[:40],
+            choices=", ".join(f"{c.id} {c.display_name}" for c in found[:4]),
+        )
+    return found[0]
+
+
+def clinic(session: Session, clinic_id: int | None) -> Clinic | None:
+    """The clinic of `clinic_id`, active or not (an appointment keeps its clinic)."""
+    return session.get(Clinic, clinic_id) if clinic_id else None

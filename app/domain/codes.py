@@ -1,15 +1,7 @@
-"""Referral codes: generate, parse, issue, redeem once, void, expire.
-
-A code is 8 digits: 7 from `secrets` plus a Damm check digit (python-stdnum),
-so every single wrong digit and every swap of two neighbouring digits is
-refused by `parse_code` alone, before the database is asked. It is shown as
-`4821-5093`; input may carry spaces, dashes, dots and a leading CODE/MA.
-
-Validity: a code issued on local day D for a service with `expiry_days` N is
-valid through local day D+N (settings.tz); `expires_at` is the last second
-of that day (23:59:59 local, stored UTC), so its local date is the day shown
-as "valid until". Past `expires_at` a code is expired even before
-`expire_due_codes` marks it so.
+"""Referral codes: issue, look up, redeem once, void, expire, and the
+wrong-code throttle. The text rules of a code (parse, format, check digit,
+validity) are in `app.domain.code_text`; clinics and services are looked up
+in `app.domain.clinics`.
 
 Every redemption attempt and every code look-up made for a phone is written
 to the audit log in the caller's transaction (`code.redeem` / `code.attempt`
@@ -19,28 +11,46 @@ The wrong-code throttle counts those rows, so it holds across processes.
 
 from __future__ import annotations
 
-import re
-import secrets
-import unicodedata
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
-from stdnum import damm
 
 from app import clock
 from app.config import Settings
 from app.domain import audit, reminders
-from app.domain.errors import DomainError, NotFound
-from app.domain.people import get_person
+from app.domain.clinics import find_service, offers
+from app.domain.code_text import (
+    effective_state,
+    expiry_for,
+    format_code,
+    parse_code,
+    random_code,
+    state_error,
+    valid_until_text,
+)
+from app.domain.errors import (
+    AlreadyRedeemed,
+    ClinicInactive,
+    CodeExpired,
+    CodeVoided,
+    DomainError,
+    MalformedCode,
+    NotFound,
+    NotIssuer,
+    NotOffered,
+    Throttled,
+    UnknownCode,
+    WorkerInactive,
+)
+from app.domain.message_log import queue_rendered
+from app.domain.people import language_of
 from app.domain.phones import normalize_phone
-from app.domain.text import fold
 from app.models import (
     AuditLog,
     Channel,
     Clinic,
-    ClinicService,
     CodeState,
     MessageKind,
     Redemption,
@@ -48,117 +58,10 @@ from app.models import (
     Service,
     Worker,
 )
-from app.sending.outbox import queue_rendered
 
-RANDOM_DIGITS = 7
-CODE_LENGTH = RANDOM_DIGITS + 1
-LAST_SECOND = time(23, 59, 59)
 _GENERATE_ATTEMPTS = 20
-_PREFIX = re.compile(r"^\s*(CODE|MA)(?![A-Z])[\s:.#-]*")
-_SEPARATORS = re.compile(r"[\s.\-_/]+")
 WRONG_OUTCOMES = ("unknown", "malformed")
 ATTEMPT_ACTIONS = ("code.attempt", "code.redeem")
-
-
-# ---------------------------------------------------------------- errors
-
-
-class MalformedCode(DomainError):
-    key = "codes.malformed"
-    status = 422
-
-
-class UnknownCode(DomainError):
-    key = "codes.unknown"
-    status = 404
-
-
-class CodeExpired(DomainError):
-    key = "codes.expired"
-    status = 409
-
-
-class CodeVoided(DomainError):
-    key = "codes.voided"
-    status = 409
-
-
-class AlreadyRedeemed(DomainError):
-    key = "codes.already_redeemed"
-    status = 409
-
-
-class NotOffered(DomainError):
-    key = "codes.not_offered"
-    status = 409
-
-
-class NotIssuer(DomainError):
-    key = "codes.not_issuer"
-    status = 403
-
-
-class UnknownService(DomainError):
-    key = "codes.unknown_service"
-    status = 422
-
-
-class UnknownClinic(DomainError):
-    key = "codes.unknown_clinic"
-    status = 422
-
-
-class AmbiguousClinic(DomainError):
-    key = "codes.ambiguous_clinic"
-    status = 422
-
-
-class WorkerInactive(DomainError):
-    key = "codes.worker_inactive"
-    status = 403
-
-
-class ClinicInactive(DomainError):
-    key = "codes.clinic_inactive"
-    status = 409
-
-
-class Throttled(DomainError):
-    """Too many unknown or malformed codes from one phone in the last hour.
-    `values["notify"]` is True for the first refusal of the window (send one
-    notice), False afterwards (stay silent)."""
-
-    key = "codes.throttled"
-    status = 429
-
-
-# ---------------------------------------------------------------- text form
-
-
-def parse_code(text: str | None) -> str:
-    """The 8 digits of a typed code. Accepts spaces, dashes, dots and a
-    leading `CODE`/`MA` (any case, with or without diacritics). Pure: never
-    touches the database. Raises MalformedCode (letters, wrong length, wrong
-    check digit)."""
-    raw = fold(unicodedata.normalize("NFKC", text or ""))
-    digits = _SEPARATORS.sub("", _PREFIX.sub("", raw, count=1))
-    if len(digits) != CODE_LENGTH or not digits.isascii() or not digits.isdigit():
-        raise MalformedCode(f"a code has {CODE_LENGTH} digits", text=(text or "")[:40])
-    if not damm.is_valid(digits):
-        raise MalformedCode("wrong check digit", text=(text or "")[:40])
-    return digits
-
-
-def format_code(code: str) -> str:
-    """`48215093` -> `4821-5093` (any typed form is accepted)."""
-    digits = _SEPARATORS.sub("", code)
-    half = len(digits) // 2
-    return f"{digits[:half]}-{digits[half:]}"
-
-
-def _random_code() -> str:
-    body = f"{secrets.randbelow(10**RANDOM_DIGITS):0{RANDOM_DIGITS}d}"
-    return body + damm.calc_check_digit(body)
 
 
 def generate_code(session: Session) -> str:
@@ -166,83 +69,13 @@ def generate_code(session: Session) -> str:
     database; the unique index on `referral_code.code` is the final guard,
     see `issue_code`). Raises RuntimeError if the space looks exhausted."""
     for _ in range(_GENERATE_ATTEMPTS):
-        candidate = _random_code()
+        candidate = random_code()
         if session.exec(select(ReferralCode.id).where(ReferralCode.code == candidate)).first() is None:
             return candidate
     raise RuntimeError("could not find an unused referral code")
 
 
 # ---------------------------------------------------------------- look-ups
-
-
-def local_valid_until(code: ReferralCode, tz: tzinfo) -> date:
-    """The last local day on which `code` can be redeemed."""
-    return code.expires_at.astimezone(tz).date()
-
-
-def effective_state(code: ReferralCode, now: datetime | None = None) -> CodeState:
-    """The state as people see it: an issued code past expiry is expired."""
-    now = now or clock.now()
-    if code.state == CodeState.issued and code.expires_at <= now:
-        return CodeState.expired
-    return CodeState(code.state)
-
-
-def find_service(session: Session, text: str) -> Service:
-    """The active service whose code is `text` (any case). Raises UnknownService."""
-    wanted = fold(text or "").strip()
-    service = (
-        session.exec(select(Service).where(func.upper(Service.code) == wanted)).first() if wanted else None
-    )
-    if service is None or not service.active:
-        known = " ".join(active_service_codes(session))
-        raise UnknownService(f"no service {wanted!r}", service=(text or "")[:16], services=known)
-    return service
-
-
-def active_service_codes(session: Session) -> list[str]:
-    """The codes of the active services (VCT, MMT, ...), in creation order."""
-    return list(session.exec(select(Service.code).where(Service.active == True).order_by(Service.id)).all())  # noqa: E712
-
-
-def offers(session: Session, clinic_id: int, service_id: int) -> bool:
-    """Whether the clinic offers the service (clinic_service row)."""
-    return (
-        session.exec(
-            select(ClinicService).where(
-                ClinicService.clinic_id == clinic_id, ClinicService.service_id == service_id
-            )
-        ).first()
-        is not None
-    )
-
-
-def resolve_clinic(session: Session, query: str) -> Clinic:
-    """The active clinic meant by `query`: its number (id) or a fragment of
-    its display name, internal name or district (case and diacritics
-    ignored). Raises UnknownClinic, or AmbiguousClinic when a fragment
-    matches several."""
-    text = (query or "").strip().lstrip("#")
-    if text.isdigit():
-        clinic = session.get(Clinic, int(text))
-        if clinic is None or not clinic.active:
-            raise UnknownClinic(f"no clinic {text}", clinic=text)
-        return clinic
-    needle = fold(text)
-    if len(needle) < 2:
-        raise UnknownClinic("clinic name too short", clinic=text[:40])
-    active = session.exec(select(Clinic).where(Clinic.active == True).order_by(Clinic.id)).all()  # noqa: E712
-    exact = [c for c in active if fold(c.display_name) == needle]
-    found = exact or [c for c in active if needle in fold(f"{c.display_name} | {c.name} | {c.district}")]
-    if not found:
-        raise UnknownClinic(f"no clinic matches {text!r}", clinic=text[:40])
-    if len(found) > 1:
-        raise AmbiguousClinic(
-            f"{len(found)} clinics match {text!r}",
-            clinic=text[:40],
-            choices=", ".join(f"{c.id} {c.display_name}" for c in found[:4]),
-        )
-    return found[0]
 
 
 def get_code(session: Session, code: str) -> ReferralCode:
@@ -255,16 +88,9 @@ def get_code(session: Session, code: str) -> ReferralCode:
     return row
 
 
-def state_error(row: ReferralCode, now: datetime) -> DomainError:
-    """The refusal for a code that is no longer open (redeemed, voided,
-    expired or past expiry); only meaningful for such a code."""
-    state = effective_state(row, now)
-    shown = format_code(row.code)
-    if state == CodeState.redeemed:
-        return AlreadyRedeemed(f"code {shown} was already used", code=shown)
-    if state == CodeState.voided:
-        return CodeVoided(f"code {shown} was voided", code=shown)
-    return CodeExpired(f"code {shown} has expired", code=shown, expires_at=row.expires_at)
+def code_of(session: Session, redemption: Redemption) -> ReferralCode:
+    """The code a redemption redeemed."""
+    return session.get(ReferralCode, redemption.code_id)
 
 
 def code_status(session: Session, code: str, *, actor: str | None = None) -> ReferralCode:
@@ -358,17 +184,6 @@ def check_wrong_code_throttle(session: Session, settings: Settings, phone: str) 
 # ---------------------------------------------------------------- issue
 
 
-def language_of(session: Session, settings: Settings, phone: str) -> str:
-    """The language to write to `phone` in: its own choice, else the default."""
-    person = get_person(session, phone)
-    return person.language if person and person.language else settings.default_language
-
-
-def _expiry_for(service: Service, now: datetime, tz: tzinfo) -> datetime:
-    last_day = now.astimezone(tz).date() + timedelta(days=service.expiry_days)
-    return datetime.combine(last_day, LAST_SECOND, tzinfo=tz).astimezone(now.tzinfo)
-
-
 def issue_code(
     session: Session,
     settings: Settings,
@@ -428,7 +243,7 @@ def issue_code(
             service=svc.display_name,
             clinic=clinic.display_name if clinic else "",
             address=clinic.address if clinic else "",
-            until=local_valid_until(row, settings.tz).strftime("%d/%m/%Y"),
+            until=valid_until_text(row, settings.tz),
         )
     reminders.schedule_code_expiry_nudge(session, settings, row)
     return row
@@ -445,7 +260,7 @@ def _insert_code(session, svc, worker, phone, clinic, channel, now, tz) -> Refer
             state=CodeState.issued,
             channel=channel,
             issued_at=now,
-            expires_at=_expiry_for(svc, now, tz),
+            expires_at=expiry_for(svc.expiry_days, now, tz),
         )
         try:
             with session.begin_nested():
@@ -608,7 +423,3 @@ def expire_due_codes(session: Session) -> int:
         .values(state=CodeState.expired)
         .execution_options(synchronize_session=False)
     ).rowcount
-
-
-# Worker figures live in app/domain/outreach.py; named here too (the codes interface).
-from app.domain.outreach import InvalidCount, WorkerStats, record_outreach, worker_month_stats  # noqa: E402, F401

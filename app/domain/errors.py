@@ -22,3 +22,78 @@ class InvalidPhone(DomainError):
 class NotFound(DomainError):
     key = "error.not_found"
     status = 404
+
+
+# ---------------------------------------------------------------- codes
+
+
+class MalformedCode(DomainError):
+    key = "codes.malformed"
+    status = 422
+
+
+class UnknownCode(DomainError):
+    key = "codes.unknown"
+    status = 404
+
+
+class CodeExpired(DomainError):
+    key = "codes.expired"
+    status = 409
+
+
+class CodeVoided(DomainError):
+    key = "codes.voided"
+    status = 409
+
+
+class AlreadyRedeemed(DomainError):
+    key = "codes.already_redeemed"
+    status = 409
+
+
+class NotOffered(DomainError):
+    key = "codes.not_offered"
+    status = 409
+
+
+class NotIssuer(DomainError):
+    key = "codes.not_issuer"
+    status = 403
+
+
+class WorkerInactive(DomainError):
+    key = "codes.worker_inactive"
+    status = 403
+
+
+class Throttled(DomainError):
+    """Too many unknown or malformed codes from one phone in the last hour.
+    `values["notify"]` is True for the first refusal of the window (send one
+    notice), False afterwards (stay silent)."""
+
+    key = "codes.throttled"
+    status = 429
+
+
+# ---------------------------------------------------------------- clinics and services
+
+
+class UnknownService(DomainError):
+    key = "codes.unknown_service"
+    status = 422
+
+
+class UnknownClinic(DomainError):
+    key = "codes.unknown_clinic"
+    status = 422
+
+
+class AmbiguousClinic(DomainError):
+    key = "codes.ambiguous_clinic"
+    status = 422
+
+
+class ClinicInactive(DomainError):
+    key = "codes.clinic_inactive"
+    status = 409

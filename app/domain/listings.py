@@ -49,7 +49,7 @@ def _count(session: Session, stmt) -> int:
 
 
 def _state_filter(state: CodeState, now: datetime):
-    """SQL form of `codes.effective_state`: an issued code past expiry is expired."""
+    """SQL form of `code_text.effective_state`: an issued code past expiry is expired."""
     if state == CodeState.issued:
         return sa.and_(ReferralCode.state == CodeState.issued, ReferralCode.expires_at > now)
     if state == CodeState.expired:

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app import clock
+from app.config import Settings
 from app.models import ClinicStaff, Person, Role, Worker
 
 
@@ -97,3 +98,9 @@ def set_language(session: Session, phone: str, language: str) -> Person:
     person.language = language
     session.add(person)
     return person
+
+
+def language_of(session: Session, settings: Settings, phone: str) -> str:
+    """The language to write to `phone` in: its own choice, else the default."""
+    person = get_person(session, phone)
+    return person.language if person and person.language else settings.default_language

@@ -29,7 +29,9 @@ from sqlmodel import Session, select
 from app import clock
 from app.config import Settings
 from app.domain import audit
+from app.domain.code_text import format_code, local_valid_until
 from app.domain.errors import DomainError, NotFound
+from app.domain.message_log import cancel_queued_of_reminders
 from app.domain.phones import normalize_phone
 from app.messages import UnknownMessageKey, catalogue, placeholders, render
 from app.models import (
@@ -37,8 +39,6 @@ from app.models import (
     AppointmentStatus,
     Clinic,
     CodeState,
-    Message,
-    MessageStatus,
     ReferralCode,
     Reminder,
     ReminderKind,
@@ -119,8 +119,6 @@ def code_expiry_nudge_at(code: ReferralCode, settings: Settings) -> datetime:
     local) of the day `code_expiry_nudge_days` before its last valid day.
     Not `expires_at` minus N days: that is 23:59:59, inside the quiet hours,
     and would go out the next morning, a day late."""
-    from app.domain.codes import local_valid_until  # codes imports this module
-
     day = local_valid_until(code, settings.tz) - timedelta(days=settings.code_expiry_nudge_days)
     return _local_moment(day, settings.appointment_morning_hour, settings)
 
@@ -130,8 +128,6 @@ def schedule_code_expiry_nudge(session: Session, settings: Settings, code: Refer
     valid day (`code_expiry_nudge_at`). None when the code has no client
     phone, is not issued, or that moment has passed. Scheduling twice
     returns the reminder already there."""
-    from app.domain.codes import format_code, local_valid_until  # codes imports this module
-
     if not code.client_phone or code.state != CodeState.issued:
         return None
     due_at = code_expiry_nudge_at(code, settings)
@@ -300,12 +296,7 @@ def _cancel_where(session: Session, condition, reason: str) -> int:
         )
         .execution_options(synchronize_session=False)
     ).rowcount
-    session.exec(
-        update(Message)
-        .where(Message.reminder_id.in_(ids), Message.status == MessageStatus.queued)
-        .values(status=MessageStatus.skipped, error=f"cancelled: {reason}"[:500], updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    cancel_queued_of_reminders(session, ids, reason)
     return cancelled
 
 

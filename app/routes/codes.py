@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Query, status
 
 from app import clock
-from app.domain import codes, listings, registry
+from app.domain import code_text, codes, listings, registry
 from app.domain.phones import mask_phone
 from app.models import Channel, CodeState
 from app.routes.deps import (
@@ -48,8 +48,8 @@ def code_public(row: listings.CodeRow, *, full_phone: bool) -> CodePublic:
     c, r = row.code, row.redemption
     return CodePublic(
         code=c.code,
-        display=codes.format_code(c.code),
-        state=codes.effective_state(c, clock.now()),
+        display=code_text.format_code(c.code),
+        state=code_text.effective_state(c, clock.now()),
         service=row.service,
         worker_id=c.worker_id,
         clinic_id=c.clinic_id,
@@ -70,7 +70,7 @@ def redemption_public(row: listings.RedemptionRow) -> RedemptionPublic:
     return RedemptionPublic(
         id=r.id,
         code=c.code,
-        display=codes.format_code(c.code),
+        display=code_text.format_code(c.code),
         service=row.service,
         clinic_id=r.clinic_id,
         worker_id=c.worker_id,

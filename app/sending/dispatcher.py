@@ -74,11 +74,11 @@ from app.config import Settings
 from app.db import GroupCommit, sqlite_writer
 from app.domain import reminders as reminder_rules
 from app.domain.codes import expire_due_codes
+from app.domain.message_log import queue as queue_message
 from app.domain.phones import mask_phone, try_normalize_phone
 from app.messages import UnknownMessageKey
 from app.models import Message, MessageKind, MessageStatus, Person, Reminder, ReminderStatus
-from app.sending.gateway import Gateway, GatewayError, SendResult
-from app.sending.outbox import queue_message
+from app.sending.gateways.base import Gateway, GatewayError, SendResult
 from app.sending.pacing import RateLimiter, backoff_seconds, quiet_until
 
 log = logging.getLogger("hen.dispatcher")
@@ -571,7 +571,13 @@ class Dispatcher:
         if until is not None:  # not an attempt: back to pending, due when the quiet hours end
             return finish(ReminderStatus.pending, None, due_at=until, attempts=_reminders.c.attempts - 1)
         message = queue_message(
-            session, phone=phone, text=text, kind=MessageKind.reminder, language=language, reminder_id=r.id
+            session,
+            phone=phone,
+            text=text,
+            kind=MessageKind.reminder,
+            language=language,
+            reminder_id=r.id,
+            hand_over=False,  # the tick that queued it sends it
         )
         if message.status == MessageStatus.skipped:  # opted out a moment ago: the outbox said no
             return finish(ReminderStatus.skipped, message.error or "opted_out")

@@ -1,5 +1,7 @@
-"""Africa's Talking: outbound SMS through the official SDK, and the meaning
-of its delivery reports.
+"""Africa's Talking, all of it: the fields of its callbacks (incoming SMS,
+delivery report, USSD step), the meaning of its delivery-report words (a
+table), and outbound SMS through the official SDK. The webhook routes
+(`app.routes.webhooks.africastalking`) read callbacks with these specs.
 
 The SDK's `africastalking.initialize` is process-global; each gateway builds
 its own `SMSService(username, api_key)` instead, so two gateways (tests,
@@ -28,18 +30,37 @@ import re
 import requests
 from africastalking.Service import AfricasTalkingException
 from africastalking.SMS import SMSService
-from sqlalchemy import update
-from sqlmodel import Session, select
 
-from app import clock
 from app.domain.phones import mask_phone
-from app.models import Direction, Message, MessageStatus
-from app.sending.gateway import GatewayError, SendResult
+from app.models import MessageStatus
+from app.sending.gateways.base import GatewayError, SendResult
 
 log = logging.getLogger("hen.africastalking")
 
 ACCEPTED_CODES = frozenset({100, 101, 102})  # processed, sent, queued: accepted by the gateway
 RETRYABLE_CODES = frozenset({405, 500, 501, 502})  # 405: out of credit, fixed by topping up
+
+# ---------------------------------------------------------------- callbacks
+
+# name -> (required, max length): what each callback must carry
+SMS_FIELDS = {
+    "from": (True, 40),
+    "to": (True, 32),
+    "text": (True, 10_000),
+    "id": (True, 128),
+    "date": (False, 64),
+    "linkId": (False, 128),
+    "networkCode": (False, 16),
+}
+DELIVERY_FIELDS = {
+    "id": (True, 128),
+    "status": (True, 32),
+    "phoneNumber": (False, 40),
+    "networkCode": (False, 16),
+    "failureReason": (False, 200),
+    "retryCount": (False, 8),
+}
+USSD_FIELDS = ("sessionId", "serviceCode", "phoneNumber", "text", "networkCode")
 
 # Delivery report `status` (the gateway's word) -> our message status.
 DELIVERY_STATUS: dict[str, MessageStatus] = {
@@ -51,11 +72,11 @@ DELIVERY_STATUS: dict[str, MessageStatus] = {
     "Failed": MessageStatus.failed,
     "Expired": MessageStatus.expired,
 }
-FINAL_STATUSES = frozenset(
-    {MessageStatus.delivered, MessageStatus.rejected, MessageStatus.failed, MessageStatus.expired}
-)
 
 _HTTP_STATUS_IN_TEXT = re.compile(r"\b(4\d\d|5\d\d)\b")
+
+
+# ---------------------------------------------------------------- sending
 
 
 class AfricasTalkingGateway:
@@ -122,42 +143,3 @@ class AfricasTalkingGateway:
             extra={"phone": mask_phone(phone), "status_code": code, "status": status, "retryable": retryable},
         )
         raise GatewayError(f"africastalking: {code} {status}", retryable=retryable)
-
-
-# ---------------------------------------------------------------- delivery reports
-
-
-def apply_delivery_report(
-    session: Session, *, gateway_id: str, status: str, failure_reason: str | None = None
-) -> Message | None:
-    """Record a delivery report on the outbound message with `gateway_id`.
-
-    Returns the message, or None when no message has that id or the status
-    word is unknown (both logged: the gateway retries reports it does not get
-    a 200 for, so the caller still answers 200). A late intermediate report
-    (`Sent` after `Success`) never overwrites a final status."""
-    new_status = DELIVERY_STATUS.get(status)
-    if new_status is None:
-        log.warning("unknown delivery status", extra={"status": status[:40], "gateway_id": gateway_id[:128]})
-        return None
-    message = session.exec(
-        select(Message).where(Message.gateway_id == gateway_id, Message.direction == Direction.outbound)
-    ).first()
-    if message is None:
-        log.warning(
-            "delivery report for an unknown message", extra={"gateway_id": gateway_id[:128], "status": status}
-        )
-        return None
-    conditions = [Message.id == message.id]
-    if new_status not in FINAL_STATUSES:
-        conditions.append(Message.status.not_in([s.value for s in FINAL_STATUSES]))
-    values = {"status": new_status.value, "updated_at": clock.now()}
-    if failure_reason and new_status in (MessageStatus.rejected, MessageStatus.failed, MessageStatus.expired):
-        values["error"] = failure_reason[:500]
-    session.exec(update(Message).where(*conditions).values(**values))
-    session.refresh(message)
-    log.info(
-        "delivery report",
-        extra={"phone": mask_phone(message.phone), "gateway_id": gateway_id[:128], "status": message.status},
-    )
-    return message

@@ -1,0 +1,315 @@
+"""The message log: every write of the `message` row, inbound and outbound.
+
+- an inbound SMS is stored once per gateway id (`store_inbound`: the unique
+  index on `message.external_id` decides, in one INSERT .. ON CONFLICT DO
+  NOTHING, so two copies arriving at once store one row);
+- an outbound SMS is a row queued before any gateway call (`queue`,
+  `queue_rendered`); opt-out is enforced here, once, for every kind: a phone
+  that sent STOP gets nothing but the STOP confirmation (`force=True`). The
+  id is noted on the session, and handed over for sending right after the
+  transaction commits (`app.db.hand_over_after_commit`);
+- a send result is stored on the claimed row, conditional on the claim
+  (`record_result`); a delivery report by gateway id
+  (`record_delivery_report`); queued rows of cancelled reminders are
+  skipped (`cancel_queued_of_reminders`);
+- and the reads the channels need: the reply-cap count, the CLINIC paging.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.expression import ClauseElement
+from sqlmodel import Session, select
+
+from app import clock
+from app.db import note_queued
+from app.domain.people import is_opted_out
+from app.domain.phones import mask_phone
+from app.messages import count_segments, render
+from app.models import Channel, Direction, Message, MessageKind, MessageStatus
+
+log = logging.getLogger("hen.message_log")
+
+FINAL_STATUSES = frozenset(
+    {MessageStatus.delivered, MessageStatus.rejected, MessageStatus.failed, MessageStatus.expired}
+)
+_FAILED_STATUSES = frozenset({MessageStatus.rejected, MessageStatus.failed, MessageStatus.expired})
+_table = Message.__table__
+_c = _table.c
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """What the outbox stored: the row's id and whether it will be sent
+    (`queued`) or not (`skipped`, with the reason in `error`)."""
+
+    id: int
+    phone: str
+    status: str
+    error: str | None
+
+
+# ---------------------------------------------------------------- inbound
+
+
+@functools.cache
+def _inbound_insert(dialect: str):
+    """Built once per dialect (values come as parameters)."""
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return dialect_insert(_table).on_conflict_do_nothing(index_elements=["external_id"]).returning(_c.id)
+
+
+def store_inbound(
+    session: Session,
+    *,
+    phone: str,
+    text: str,
+    language: str,
+    keyword: str | None,
+    external_id: str | None,
+    shortcode: str | None = None,
+    link_id: str | None = None,
+    network_code: str | None = None,
+    received_at: datetime | None = None,
+) -> int | None:
+    """Store one inbound SMS; its id, or None when its gateway id is already
+    stored (a duplicate: nothing written)."""
+    now = clock.now()
+    info = count_segments(text)
+    values = dict(
+        direction=Direction.inbound.value,
+        kind=MessageKind.inbound.value,
+        phone=phone,
+        text=text,
+        status=MessageStatus.received.value,
+        channel=Channel.sms.value,
+        language=language,
+        keyword=keyword,
+        external_id=external_id,
+        shortcode=shortcode,
+        link_id=link_id,
+        network_code=network_code,
+        segments=info.segments,
+        encoding=info.encoding,
+        attempts=0,
+        created_at=received_at or now,
+        updated_at=now,
+    )
+    return session.execute(_inbound_insert(session.get_bind().dialect.name), values).scalar()
+
+
+def inbound_id(session: Session, external_id: str | None) -> int:
+    """The id of the inbound row stored for a gateway id."""
+    return session.exec(select(Message.id).where(Message.external_id == external_id)).one()
+
+
+_RECENT_REPLIES = select(func.count()).where(
+    _c.phone == bindparam("phone"),
+    _c.direction == Direction.outbound.value,
+    _c.kind == MessageKind.reply.value,
+    _c.created_at >= bindparam("since"),
+    _c.status != MessageStatus.skipped.value,
+)
+
+
+def replies_last_hour(session: Session, phone: str) -> int:
+    """Automatic replies to `phone` in the last hour that were not skipped
+    (what the auto-reply cap counts)."""
+    since = clock.now() - timedelta(hours=1)
+    return session.execute(_RECENT_REPLIES, {"phone": phone, "since": since}).scalar_one()
+
+
+def last_inbound_with_keyword(session: Session, phone: str, keyword: str, since: datetime) -> Message | None:
+    """The latest inbound message of `phone` with `keyword` since `since`."""
+    return session.exec(
+        select(Message)
+        .where(
+            Message.phone == phone,
+            Message.direction == Direction.inbound,
+            Message.keyword == keyword,
+            Message.created_at >= since,
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).first()
+
+
+def count_inbound_between(session: Session, phone: str, keyword: str, after_id: int, upto_id: int) -> int:
+    """Inbound messages of `phone` with `keyword` whose id is in (after_id, upto_id]."""
+    return session.exec(
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.phone == phone,
+            Message.direction == Direction.inbound,
+            Message.keyword == keyword,
+            Message.id > after_id,
+            Message.id <= upto_id,
+        )
+    ).one()
+
+
+# ---------------------------------------------------------------- outbound
+
+
+_INSERT = insert(_table).returning(_c.id)
+
+
+def queue(
+    session: Session,
+    *,
+    phone: str,
+    text: str,
+    kind: MessageKind,
+    language: str | None = None,
+    in_reply_to: int | None = None,
+    reminder_id: int | None = None,
+    force: bool = False,
+    opted_out: bool | None = None,
+    skip_reason: str | None = None,
+    hand_over: bool = True,
+) -> QueuedMessage:
+    """Store one outbound message. Returns what was stored: status `queued`,
+    or `skipped` (error `opted_out`) when the phone opted out and `force` is
+    not set, or `skipped` with `skip_reason` when the caller decided so (the
+    auto-reply cap). `opted_out`: the phone's opt-out when the caller has
+    just read it (saves the look-up). The caller's transaction commits it; a
+    queued row is then handed over for sending (`hand_over=False`: left to
+    the dispatcher's tick, which queued it)."""
+    info = count_segments(text)
+    now = clock.now()
+    if force:
+        error = None
+    elif opted_out if opted_out is not None else is_opted_out(session, phone):
+        error = "opted_out"
+    else:
+        error = skip_reason
+    status = MessageStatus.skipped if error else MessageStatus.queued
+    values = dict(
+        direction=Direction.outbound.value,
+        kind=kind.value if isinstance(kind, MessageKind) else kind,
+        phone=phone,
+        text=text,
+        status=status.value,
+        channel=Channel.sms.value,
+        language=language,
+        segments=info.segments,
+        encoding=info.encoding,
+        in_reply_to=in_reply_to,
+        reminder_id=reminder_id,
+        attempts=0,
+        next_attempt_at=None if error else now,
+        error=error,
+        created_at=now,
+        updated_at=now,
+    )
+    # one Core statement: the model's validating constructor and the ORM's
+    # flush were most of the cost of queueing a reply
+    new_id = session.execute(_INSERT, values).scalar_one()
+    if status == MessageStatus.queued and hand_over:
+        note_queued(session, new_id)
+    return QueuedMessage(new_id, phone, status.value, error)
+
+
+def queue_rendered(
+    session: Session,
+    *,
+    phone: str,
+    key: str,
+    language: str,
+    kind: MessageKind,
+    in_reply_to: int | None = None,
+    force: bool = False,
+    **values,
+) -> QueuedMessage:
+    """`queue` with the text rendered from the catalogue."""
+    return queue(
+        session,
+        phone=phone,
+        text=render(key, language, **values),
+        kind=kind,
+        language=language,
+        in_reply_to=in_reply_to,
+        force=force,
+    )
+
+
+def cancel_queued_of_reminders(session: Session, reminder_ids, reason: str) -> None:
+    """Skip the rows still queued for these reminders (ids or a subquery)."""
+    session.exec(
+        update(Message)
+        .where(Message.reminder_id.in_(reminder_ids), Message.status == MessageStatus.queued)
+        .values(status=MessageStatus.skipped, error=f"cancelled: {reason}"[:500], updated_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+
+
+# ---------------------------------------------------------------- results
+
+
+@functools.lru_cache(maxsize=32)
+def _result_statement(keys: tuple[str, ...]):
+    """The UPDATE that stores a claimed row's result (`keys`: the columns
+    set, each bound as `new_<key>`), conditional on the claim still being
+    the row's: built once per shape."""
+    return (
+        update(_table)
+        .where(
+            _c.id == bindparam("row_id"),
+            _c.status == MessageStatus.sending,
+            _c.claimed_by == bindparam("row_claim"),
+        )
+        .values(claimed_by=None, claimed_until=None, **{k: bindparam(f"new_{k}") for k in keys})
+    )
+
+
+def record_result(conn, *, message_id: int, claim: str, **values) -> bool:
+    """Store what became of a claimed row (sent, to retry, failed, handed
+    back) on connection `conn`, and end the claim, only while the row is
+    still claimed by `claim`. True when it was. A value may be SQL
+    (`attempts - 1`)."""
+    values = {"updated_at": clock.now(), **values}
+    plain = {k: v for k, v in values.items() if not isinstance(v, ClauseElement)}
+    statement = _result_statement(tuple(sorted(plain)))
+    if len(plain) < len(values):
+        statement = statement.values({k: v for k, v in values.items() if k not in plain})
+    params = {"row_id": message_id, "row_claim": claim, **{f"new_{k}": v for k, v in plain.items()}}
+    return conn.execute(statement, params).rowcount == 1
+
+
+def record_delivery_report(
+    session: Session, *, gateway_id: str, status: MessageStatus, failure_reason: str | None = None
+) -> Message | None:
+    """Record a delivery report on the outbound message with `gateway_id`.
+    Returns the message, or None when no message has that id (logged: the
+    gateway retries reports it does not get a 200 for, so the caller still
+    answers 200). A late intermediate report (`sent` after `delivered`)
+    never overwrites a final status."""
+    message = session.exec(
+        select(Message).where(Message.gateway_id == gateway_id, Message.direction == Direction.outbound)
+    ).first()
+    if message is None:
+        log.warning(
+            "delivery report for an unknown message",
+            extra={"gateway_id": gateway_id[:128], "status": str(status)},
+        )
+        return None
+    conditions = [Message.id == message.id]
+    if status not in FINAL_STATUSES:
+        conditions.append(Message.status.not_in([s.value for s in FINAL_STATUSES]))
+    values = {"status": status.value, "updated_at": clock.now()}
+    if failure_reason and status in _FAILED_STATUSES:
+        values["error"] = failure_reason[:500]
+    session.exec(update(Message).where(*conditions).values(**values))
+    session.refresh(message)
+    log.info(
+        "delivery report",
+        extra={"phone": mask_phone(message.phone), "gateway_id": gateway_id[:128], "status": message.status},
+    )
+    return message

@@ -1,0 +1,178 @@
+"""Africa's Talking callbacks: token, body, fields (the specs of
+`app.sending.gateways.africastalking`), then one call.
+
+- `POST /webhooks/africastalking/sms`: an incoming SMS. Stored (once per
+  gateway `id`) and answered by the SMS channel, in batches; its replies are
+  in the message log when we answer 200, and are sent right after the commit.
+- `POST /webhooks/africastalking/delivery`: a delivery report, recorded on
+  the outbound message by its gateway id.
+- `POST /webhooks/africastalking/ussd`: one USSD step, answered `CON ...` /
+  `END ...` in `text/plain`; never a 500 (the handset shows what we answer).
+
+Bad input (a body over 64 KB, not UTF-8 form data, a missing field, a phone
+that is not one, an unknown shortcode) is a 4xx JSON answer, logged, with
+nothing stored."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+
+from fastapi import APIRouter, Depends, Request, status
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy.exc import OperationalError
+from starlette.concurrency import run_in_threadpool
+
+from app.channels import ussd, ussd_menus  # noqa: F401  (the menus register their screens)
+from app.db import sqlite_writer
+from app.domain import message_log
+from app.domain.errors import InvalidPhone
+from app.domain.phones import mask_phone, normalize_phone
+from app.routes.deps import require_webhook_token
+from app.routes.webhooks.forms import read_form, refuse
+from app.sending.gateways.africastalking import DELIVERY_FIELDS, DELIVERY_STATUS, SMS_FIELDS, USSD_FIELDS
+
+log = logging.getLogger("hen.webhooks")
+ussd_log = logging.getLogger("hen.ussd")
+router = APIRouter(
+    prefix="/webhooks/africastalking", tags=["webhooks"], dependencies=[Depends(require_webhook_token)]
+)
+MAX_USSD_BODY = 16_384  # a real step is a few hundred bytes
+
+def _known_shortcode(settings, to: str) -> bool:
+    allowed = {s.strip() for s in settings.sms_shortcodes.split(",") if s.strip()}
+    return not allowed or to in allowed
+
+
+@router.post("/sms", summary="Africa's Talking incoming SMS")
+async def incoming_sms(request: Request) -> JSONResponse:
+    form = await read_form(request, SMS_FIELDS)
+    settings = request.app.state.settings
+    path = request.url.path
+    if not form["id"]:
+        raise refuse(status.HTTP_400_BAD_REQUEST, "id: must not be empty", path)
+    try:
+        phone = normalize_phone(form["from"], settings.default_region)
+    except InvalidPhone:
+        raise refuse(status.HTTP_400_BAD_REQUEST, "from: not a valid phone number", path) from None
+    if not _known_shortcode(settings, form["to"]):
+        raise refuse(status.HTTP_400_BAD_REQUEST, f"to: unknown shortcode {form['to'][:32]!r}", path)
+
+    try:
+        result = await request.app.state.sms_inbox.handle(
+            phone=phone,
+            text=form["text"],
+            external_id=form["id"],
+            shortcode=form["to"],
+            link_id=form.get("linkId") or None,
+            network_code=form.get("networkCode") or None,
+        )
+    except OperationalError:
+        log.exception("database unavailable for an inbound sms", extra={"phone": mask_phone(phone)})
+        return JSONResponse({"detail": "database unavailable, try again"}, status_code=503)
+    return JSONResponse(
+        {
+            "status": "duplicate" if result.duplicate else "ok",
+            "message_id": result.message_id,
+            "replies": len(result.reply_ids),
+        }
+    )
+
+
+@router.post("/delivery", summary="Africa's Talking SMS delivery report")
+async def delivery_report(request: Request) -> JSONResponse:
+    form = await read_form(request, DELIVERY_FIELDS)
+
+    new_status = DELIVERY_STATUS.get(form["status"])
+    if new_status is None:
+        log.warning("unknown delivery status", extra={"status": form["status"][:40], "gateway_id": form["id"]})
+        return JSONResponse({"status": "ignored"})
+
+    def store():
+        with request.app.state.session_factory() as session:
+            message = message_log.record_delivery_report(
+                session, gateway_id=form["id"], status=new_status, failure_reason=form.get("failureReason")
+            )
+            session.commit()
+            return message
+
+    try:
+        message = await run_in_threadpool(store)
+    except OperationalError:
+        log.exception("database unavailable for a delivery report", extra={"gateway_id": form["id"]})
+        return JSONResponse({"detail": "database unavailable, try again"}, status_code=503)
+    # 200 even when ignored: the gateway retries a report it gets no 200 for
+    return JSONResponse({"status": "ok" if message is not None else "ignored"})
+
+
+# ---------------------------------------------------------------- USSD
+
+
+async def _ussd_fields(request: Request) -> dict[str, str | None]:
+    """The callback's fields; a field missing, not text, or a body too big
+    or unreadable counts as missing."""
+    empty: dict[str, str | None] = dict.fromkeys(USSD_FIELDS)
+    try:
+        if int(request.headers.get("content-length") or 0) > MAX_USSD_BODY:
+            return empty
+        form = await request.form()
+    except Exception:  # malformed body or encoding: answered as a bad request
+        return empty
+    return {name: value if isinstance(value := form.get(name), str) else None for name in USSD_FIELDS}
+
+
+def _answer(
+    request: Request, fields: dict[str, str | None], actions: bool
+) -> tuple[ussd.UssdReply | None, str | None]:
+    """The step's reply and the caller's phone. With `actions=False` the
+    step only reads, in a read session, and the reply is None when the step
+    confirms an action; with `actions=True` it is committed."""
+    state = request.app.state
+    settings = state.settings
+    writer = sqlite_writer(settings) if actions else contextlib.nullcontext()
+    with writer, (state.session_factory if actions else state.read_session_factory)() as session:
+        try:
+            reply, phone = ussd.answer_step(
+                session,
+                settings,
+                session_id=fields["sessionId"],
+                service_code=fields["serviceCode"],
+                phone_number=fields["phoneNumber"],
+                text=fields["text"],
+                actions=actions,
+            )
+            if actions:
+                session.commit()
+            return reply, phone
+        except Exception:
+            session.rollback()
+            ussd_log.exception("ussd step failed", extra={"session_id": fields["sessionId"]})
+            return ussd.UssdReply(ussd.refusal(settings, "ussd.error"), "error"), None
+
+
+@router.post("/ussd", summary="Africa's Talking USSD session step", response_class=PlainTextResponse)
+async def ussd_step(request: Request) -> PlainTextResponse:
+    started = time.perf_counter()
+    fields = await _ussd_fields(request)
+    # Nearly every step only reads (a menu, a list, a wrong choice): two or
+    # three short indexed reads and nothing to commit, answered here on the
+    # event loop, where a hop to a worker thread would cost more CPU than
+    # the step itself. The step that confirms an action writes (and may
+    # wait for SQLite's writer lock): a worker thread, as before.
+    reply, phone = _answer(request, fields, False)
+    if reply is None:
+        reply, phone = await run_in_threadpool(_answer, request, fields, True)
+    if ussd_log.isEnabledFor(logging.INFO):
+        ussd_log.info(
+            "ussd step",
+            extra={
+                "session_id": (fields["sessionId"] or "")[:64],
+                "phone": mask_phone(phone or ""),
+                "answers": len(fields["text"].split("*")) if fields["text"] else 0,
+                "screen": reply.screen,
+                "end": reply.ended,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+    return PlainTextResponse(reply.text)

@@ -1,0 +1,1 @@
+"""One module per SMS gateway: its fields, its status table, its send."""

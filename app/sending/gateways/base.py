@@ -1,0 +1,32 @@
+"""What every outbound SMS gateway is: `send(phone, text)` returns a
+SendResult or raises GatewayError; `retryable` says whether trying again
+later may succeed (timeouts, 429, 5xx) or not (a rejected number).
+
+`send` is synchronous (the Africa's Talking SDK is): the dispatcher runs it
+in worker threads, never on the event loop. Each gateway is one module of
+this package; the application factory and the CLI build the one the
+settings name (`app.main.build_gateway`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class SendResult:
+    gateway_id: str | None
+    status: str = "sent"  # a MessageStatus value
+    cost: str | None = None
+
+
+class GatewayError(Exception):
+    def __init__(self, message: str, retryable: bool = True):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Gateway(Protocol):
+    name: str
+
+    def send(self, phone: str, text: str) -> SendResult: ...

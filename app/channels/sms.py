@@ -16,28 +16,25 @@ auto-reply cap from the replies of the last hour.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app import clock
 from app.channels.keywords import ALIASES, KeywordMatch, parse_keyword
 from app.config import Settings
-from app.domain import appointments, audit, clinics, reminders
+from app.domain import appointments, audit, clinics, message_log, reminders
 from app.domain.errors import DomainError
 from app.domain.message_log import QueuedMessage
 from app.domain.message_log import queue as queue_message
-from app.domain.people import Caller, get_person, resolve_caller, set_language, set_opt_out
+from app.domain.people import Caller, resolve_caller, set_language, set_opt_out
 from app.domain.phones import mask_phone
 from app.domain.text import fold
 from app.messages import UnknownMessageKey, count_segments, languages, render
-from app.models import Channel, Clinic, Direction, Message, MessageKind, MessageStatus, Role
+from app.models import Clinic, MessageKind, MessageStatus, Role
 
 log = logging.getLogger("hen.sms")
 
@@ -116,38 +113,10 @@ class SmsContext:
             log.warning("no catalogue text for a domain error", extra={"key": exc.key})
             return self.reply("error.generic")
 
-    def notify(
-        self, phone: str, key: str, kind: MessageKind = MessageKind.notification, **values
-    ) -> QueuedMessage:
-        """Queue the catalogue text `key` to another phone, in THAT phone's
-        language (opt-out applies; no auto-reply cap)."""
-        person = get_person(self.session, phone)
-        language = person.language if person and person.language else self.settings.default_language
-        message = queue_message(
-            self.session, phone=phone, text=render(key, language, **values), kind=kind, language=language
-        )
-        if message.status == MessageStatus.queued:
-            self.reply_ids.append(message.id)
-        return message
-
     def _over_cap(self) -> bool:
         if self._recent_replies is None:
-            self._recent_replies = self.session.execute(
-                _RECENT_REPLIES, {"phone": self.caller.phone, "since": clock.now() - timedelta(hours=1)}
-            ).scalar_one()
+            self._recent_replies = message_log.replies_last_hour(self.session, self.caller.phone)
         return self._recent_replies >= self.settings.auto_reply_limit_per_hour
-
-
-# replies to one phone in the last hour that were not skipped (the auto-reply
-# cap); on the table's columns, a Core statement: no ORM step for a count
-_m = Message.__table__.c
-_RECENT_REPLIES = select(func.count()).where(
-    _m.phone == bindparam("phone"),
-    _m.direction == Direction.outbound.value,
-    _m.kind == MessageKind.reply.value,
-    _m.created_at >= bindparam("since"),
-    _m.status != MessageStatus.skipped.value,
-)
 
 
 # ---------------------------------------------------------------- registry
@@ -186,22 +155,6 @@ def handler_for(keyword: str, role: Role) -> Handler | None:
 # ---------------------------------------------------------------- entry point
 
 
-def _insert_inbound(session: Session, values: dict) -> int | None:
-    """Insert the inbound row unless its gateway id is already stored (None
-    then); one statement, so two copies arriving at once store one row.
-    Returns the new row's id."""
-    return session.execute(_insert_statement(session.get_bind().dialect.name), values).scalar()
-
-
-@functools.cache
-def _insert_statement(dialect: str):
-    """Built once per dialect (values come as parameters): building it per
-    request was a measurable share of the webhook's time."""
-    table = Message.__table__
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing(index_elements=["external_id"]).returning(table.c.id)
-
-
 def handle_inbound_sms(
     session: Session,
     settings: Settings,
@@ -224,32 +177,22 @@ def handle_inbound_sms(
 
     A gateway id already stored is a duplicate: nothing is written or
     queued, the first copy is returned."""
-    now = clock.now()
     # PostgreSQL text holds neither NUL nor a lone surrogate (argv of the simulator)
     text = (text or "").replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
     match = parse_keyword(text)
     caller = resolve_caller(session, phone, settings.default_language)
-    info = count_segments(text)
     values = dict(
-        direction=Direction.inbound.value,
-        kind=MessageKind.inbound.value,
         phone=phone,
         text=text,
-        status=MessageStatus.received.value,
-        channel=Channel.sms.value,
         language=caller.language,
         keyword=match.keyword,
         external_id=external_id,
         shortcode=shortcode,
         link_id=link_id,
         network_code=network_code,
-        segments=info.segments,
-        encoding=info.encoding,
-        attempts=0,
-        created_at=received_at or now,
-        updated_at=now,
+        received_at=received_at,
     )
-    inbound_id = _insert_inbound(session, values)
+    inbound_id = message_log.store_inbound(session, **values)
     if inbound_id is None:
         return _duplicate(session, phone, external_id)
     ctx = SmsContext(session, settings, caller, match.args, inbound_id, match.keyword, match)
@@ -261,7 +204,7 @@ def handle_inbound_sms(
         # a bug, or a database error inside a handler: keep nothing it wrote
         log.exception("sms handler failed", extra={"keyword": match.keyword, "phone": mask_phone(phone)})
         session.rollback()
-        inbound_id = _insert_inbound(session, values)
+        inbound_id = message_log.store_inbound(session, **values)
         if inbound_id is None:
             return _duplicate(session, phone, external_id)
         ctx = SmsContext(session, settings, caller, match.args, inbound_id, match.keyword, match)
@@ -279,7 +222,7 @@ def handle_inbound_sms(
 
 
 def _duplicate(session: Session, phone: str, external_id: str | None) -> InboundResult:
-    existing = session.exec(select(Message.id).where(Message.external_id == external_id)).one()
+    existing = message_log.inbound_id(session, external_id)
     log.info("duplicate inbound sms", extra={"phone": mask_phone(phone), "external_id": external_id})
     return InboundResult(existing, [], True)
 
@@ -450,31 +393,11 @@ def _clinic(ctx: SmsContext) -> None:
 @handles("MORE")
 def _more(ctx: SmsContext) -> None:
     phone = ctx.caller.phone
-    last = ctx.session.exec(
-        select(Message)
-        .where(
-            Message.phone == phone,
-            Message.direction == Direction.inbound,
-            Message.keyword == "CLINIC",
-            Message.created_at >= clock.now() - PAGING_WINDOW,
-        )
-        .order_by(Message.id.desc())
-        .limit(1)
-    ).first()
+    last = message_log.last_inbound_with_keyword(ctx.session, phone, "CLINIC", clock.now() - PAGING_WINDOW)
     if last is None:
         ctx.reply("sms.more_none")
         return
-    page = ctx.session.exec(
-        select(func.count())
-        .select_from(Message)
-        .where(
-            Message.phone == phone,
-            Message.direction == Direction.inbound,
-            Message.keyword == "MORE",
-            Message.id > last.id,
-            Message.id <= ctx.inbound_id,
-        )
-    ).one()
+    page = message_log.count_inbound_between(ctx.session, phone, "MORE", last.id, ctx.inbound_id)
     _reply_clinic_page(ctx, parse_keyword(last.text).args, page)
 
 

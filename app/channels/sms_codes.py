@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import re
 
-from sqlmodel import select
-
 from app import clock
 from app.channels.sms import SmsContext, handles
 from app.domain import appointments, audit, clinics, code_text, codes, errors, outreach, people
@@ -31,10 +29,6 @@ from app.domain.phones import mask_phone, try_normalize_phone
 from app.models import (
     Channel,
     Clinic,
-    Direction,
-    Message,
-    MessageKind,
-    MessageStatus,
     ReferralCode,
     Role,
     Service,
@@ -69,23 +63,6 @@ def _throttled(ctx: SmsContext) -> bool:
             ctx.reply(exc.key)
         return True
     return False
-
-
-def _send_notifications_too(ctx: SmsContext) -> None:
-    """Send the domain's notifications of this request (client SMS on REF,
-    worker told on RED, client confirmation on APPT) with the replies,
-    right after the webhook commits, instead of at the next dispatcher tick.
-    (A row of another request caught here is harmless: sending claims each
-    message with a conditional UPDATE.)"""
-    ids = ctx.session.exec(
-        select(Message.id).where(
-            Message.id > ctx.inbound_id,
-            Message.direction == Direction.outbound,
-            Message.kind == MessageKind.notification,
-            Message.status == MessageStatus.queued,
-        )
-    ).all()
-    ctx.reply_ids.extend(i for i in ids if i not in ctx.reply_ids)
 
 
 def split_phone_and_clinic(words: list[str], region: str) -> tuple[str | None, str]:
@@ -160,7 +137,6 @@ def _ref(ctx: SmsContext) -> None:
         channel=Channel.sms,
         actor=_actor(ctx),
     )
-    _send_notifications_too(ctx)
     values = dict(code=code_text.format_code(row.code), service=service.code, until=_until(ctx, row))
     if not phone:
         ctx.reply("codes.issued", **values)
@@ -222,7 +198,6 @@ def _red(ctx: SmsContext) -> None:
     redemption = codes.redeem_code(
         ctx.session, ctx.settings, ctx.args, clinic=_staff_clinic(ctx), channel=Channel.sms, actor=_actor(ctx)
     )
-    _send_notifications_too(ctx)
     row = ctx.session.get(ReferralCode, redemption.code_id)
     service = ctx.session.get(Service, row.service_id)
     ctx.reply("codes.redeemed", code=code_text.format_code(row.code), service=service.code)
@@ -239,7 +214,6 @@ def _clinic_appt(ctx: SmsContext) -> None:
     appointment = appointments.book_appointment(
         ctx.session, ctx.settings, code, starts_at, clinic=_staff_clinic(ctx), actor=_actor(ctx)
     )
-    _send_notifications_too(ctx)
     local = appointment.starts_at.astimezone(ctx.settings.tz)
     opted_out = people.is_opted_out(ctx.session, appointment.client_phone)
     ctx.reply(

@@ -24,8 +24,8 @@ from app.routes.deps import (
     SessionDep,
     SettingsDep,
     actor_of,
+    clinic_scope,
     committing_refusals,
-    redeeming_clinic,
     sees_phones,
 )
 from app.schemas import CodeIssue, CodePublic, CodeRedeem, IsoDate, Page, RedemptionPublic
@@ -161,7 +161,7 @@ def redeem_code(
     key: RedeemerKey,
     body: Annotated[CodeRedeem | None, Body()] = None,
 ):
-    clinic = registry.clinic_for_redemption(session, redeeming_clinic(key, body.clinic_id if body else None))
+    clinic = registry.clinic_for_redemption(session, clinic_scope(key, body.clinic_id if body else None))
     with committing_refusals(session):
         redemption = codes.redeem_code(
             session, settings, code, clinic=clinic, channel=Channel.api, actor=actor_of(key)

@@ -106,14 +106,9 @@ def sees_phones(key: ApiKey) -> bool:
 
 
 def clinic_scope(key: ApiKey, requested: int | None) -> int | None:
-    """The clinic a listing is limited to: a clinic key sees its own clinic
-    only, whatever it asks; other keys see what they ask for."""
-    return key.clinic_id if key.role == ApiRole.clinic else requested
-
-
-def redeeming_clinic(key: ApiKey, requested: int | None) -> int | None:
-    """Where a redemption happens: a clinic key always redeems at its own
-    clinic; an admin key names the clinic."""
+    """The clinic a listing is limited to, or where a redemption happens: a
+    clinic key has its own clinic only, whatever it asks; other keys (admin)
+    name the clinic."""
     return key.clinic_id if key.role == ApiRole.clinic else requested
 
 

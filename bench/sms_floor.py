@@ -35,7 +35,8 @@ from fastapi.responses import JSONResponse
 from app.channels.keywords import parse_keyword
 from app.domain.phones import normalize_phone
 from app.messages import count_segments, render
-from app.routes.webhooks import SMS_FIELDS, read_form
+from app.routes.webhooks.forms import read_form
+from app.sending.gateways.africastalking import SMS_FIELDS
 
 ROUTE_PATH = "/bench/floor/route"
 RAW_PATH = "/bench/floor/raw"

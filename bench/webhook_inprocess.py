@@ -23,7 +23,7 @@ import httpx
 import psycopg
 
 from app.config import load_settings
-from app.db import session_scope
+from app.db import hand_over_after_commit, session_scope
 from app.demo import load_demo
 from app.main import create_app
 from app.migrate import upgrade
@@ -82,7 +82,7 @@ def main() -> None:
         )
         app = create_app(settings, gateway=MemoryGateway())
         if not args.send:  # replies stay queued
-            app.state.dispatcher.claim_queued = lambda conn, ids: []
+            hand_over_after_commit(app.state.session_factory, None)
         with session_scope(app.state.session_factory) as session:
             load_demo(session)
 

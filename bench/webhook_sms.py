@@ -63,13 +63,14 @@ def make_app():
     """uvicorn factory: the real application plus one bare endpoint."""
     from fastapi.responses import JSONResponse
 
+    from app.db import hand_over_after_commit
     from app.logs import setup_logging
     from app.main import create_app
 
     setup_logging("WARNING")
     app = create_app()
     if os.environ.get("HEN_BENCH_NO_SEND") == "1":  # --no-send: the webhook's own cost only
-        app.state.dispatcher.claim_queued = lambda conn, ids: []
+        hand_over_after_commit(app.state.session_factory, None)
     if os.environ.get("HEN_BENCH_FLOOR") == "1":
         from bench.sms_floor import add_floor_endpoints
 

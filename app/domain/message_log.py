@@ -8,10 +8,10 @@
   that sent STOP gets nothing but the STOP confirmation (`force=True`). The
   id is noted on the session, and handed over for sending right after the
   transaction commits (`app.db.hand_over_after_commit`);
-- a send result is stored on the claimed row, conditional on the claim
-  (`record_result`); a delivery report by gateway id
-  (`record_delivery_report`); queued rows of cancelled reminders are
-  skipped (`cancel_queued_of_reminders`);
+- a delivery report is recorded by gateway id (`record_delivery_report`);
+  queued rows of cancelled reminders are skipped
+  (`cancel_queued_of_reminders`); the dispatcher still stores its send
+  results on claimed rows itself (to move here with its split);
 - and the reads the channels need: the reply-cap count, the CLINIC paging.
 """
 
@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.expression import ClauseElement
 from sqlmodel import Session, select
 
 from app import clock
@@ -250,37 +249,7 @@ def cancel_queued_of_reminders(session: Session, reminder_ids, reason: str) -> N
     )
 
 
-# ---------------------------------------------------------------- results
-
-
-@functools.lru_cache(maxsize=32)
-def _result_statement(keys: tuple[str, ...]):
-    """The UPDATE that stores a claimed row's result (`keys`: the columns
-    set, each bound as `new_<key>`), conditional on the claim still being
-    the row's: built once per shape."""
-    return (
-        update(_table)
-        .where(
-            _c.id == bindparam("row_id"),
-            _c.status == MessageStatus.sending,
-            _c.claimed_by == bindparam("row_claim"),
-        )
-        .values(claimed_by=None, claimed_until=None, **{k: bindparam(f"new_{k}") for k in keys})
-    )
-
-
-def record_result(conn, *, message_id: int, claim: str, **values) -> bool:
-    """Store what became of a claimed row (sent, to retry, failed, handed
-    back) on connection `conn`, and end the claim, only while the row is
-    still claimed by `claim`. True when it was. A value may be SQL
-    (`attempts - 1`)."""
-    values = {"updated_at": clock.now(), **values}
-    plain = {k: v for k, v in values.items() if not isinstance(v, ClauseElement)}
-    statement = _result_statement(tuple(sorted(plain)))
-    if len(plain) < len(values):
-        statement = statement.values({k: v for k, v in values.items() if k not in plain})
-    params = {"row_id": message_id, "row_claim": claim, **{f"new_{k}": v for k, v in plain.items()}}
-    return conn.execute(statement, params).rowcount == 1
+# ---------------------------------------------------------------- delivery reports
 
 
 def record_delivery_report(

@@ -136,24 +136,9 @@ def clinic_for_staff(session: Session, staff: ClinicStaff) -> Clinic:
 # ---------------------------------------------------------------- services
 
 
-def active_services(session: Session) -> list[Service]:
-    """The active services, in creation order."""
-    return list(session.exec(select(Service).where(Service.active == True).order_by(Service.id)).all())  # noqa: E712
-
-
 def active_service_codes(session: Session) -> list[str]:
     """The codes of the active services (VCT, MMT, ...), in creation order."""
     return list(session.exec(select(Service.code).where(Service.active == True).order_by(Service.id)).all())  # noqa: E712
-
-
-def service(session: Session, service_id: int) -> Service | None:
-    """The service of `service_id`, active or not (a code keeps its service)."""
-    return session.get(Service, service_id)
-
-
-def service_by_code(session: Session, code: str) -> Service | None:
-    """The service whose code is exactly `code`, active or not."""
-    return session.exec(select(Service).where(Service.code == code)).first()
 
 
 def find_service(session: Session, text: str) -> Service:
@@ -209,8 +194,3 @@ def resolve_clinic(session: Session, query: str) -> Clinic:
             choices=", ".join(f"{c.id} {c.display_name}" for c in found[:4]),
         )
     return found[0]
-
-
-def clinic(session: Session, clinic_id: int | None) -> Clinic | None:
-    """The clinic of `clinic_id`, active or not (an appointment keeps its clinic)."""
-    return session.get(Clinic, clinic_id) if clinic_id else None

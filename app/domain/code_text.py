@@ -49,14 +49,6 @@ def parse_code(text: str | None) -> str:
     return digits
 
 
-def try_parse_code(text: str | None) -> str | None:
-    """`parse_code`, or None for a malformed code."""
-    try:
-        return parse_code(text)
-    except MalformedCode:
-        return None
-
-
 def format_code(code: str) -> str:
     """`48215093` -> `4821-5093` (any typed form is accepted)."""
     digits = _SEPARATORS.sub("", code)

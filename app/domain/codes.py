@@ -88,11 +88,6 @@ def get_code(session: Session, code: str) -> ReferralCode:
     return row
 
 
-def code_of(session: Session, redemption: Redemption) -> ReferralCode:
-    """The code a redemption redeemed."""
-    return session.get(ReferralCode, redemption.code_id)
-
-
 def code_status(session: Session, code: str, *, actor: str | None = None) -> ReferralCode:
     """The code, when it can still be redeemed. Raises MalformedCode,
     UnknownCode, AlreadyRedeemed, CodeVoided or CodeExpired (past expiry

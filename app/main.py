@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.channels.sms_inbox import SmsInbox
+from app.channels.sms.inbox import SmsInbox
 from app.config import Settings, get_settings
 from app.db import hand_over_after_commit, make_engine, read_session_factory, session_factory
 from app.domain.errors import DomainError

@@ -16,7 +16,7 @@ from stdnum import damm
 from app import clock
 from app.config import load_settings
 from app.demo import DEMO_WORKER_PHONE
-from app.domain import appointments, clinics, code_text, codes, errors, outreach
+from app.domain import appointments, clinics, code_text, codes, errors, guesses, outreach
 from app.domain.errors import InvalidPhone
 from app.models import (
     Appointment,
@@ -467,17 +467,17 @@ def test_too_many_wrong_codes_get_one_notice_then_silence(demo, settings, now):
     phone = "+84987654321"
     actor = "phone:" + phone
     for i in range(settings.wrong_code_limit_per_hour):
-        codes.check_wrong_code_throttle(demo, settings, phone)
+        guesses.check_wrong_code_throttle(demo, settings, phone)
         with pytest.raises((errors.UnknownCode, errors.MalformedCode)):
             codes.code_status(demo, with_check(f"{i:07d}") if i % 2 else "12", actor=actor)
     with pytest.raises(errors.Throttled) as first:
-        codes.check_wrong_code_throttle(demo, settings, phone)
+        guesses.check_wrong_code_throttle(demo, settings, phone)
     with pytest.raises(errors.Throttled) as second:
-        codes.check_wrong_code_throttle(demo, settings, phone)
+        guesses.check_wrong_code_throttle(demo, settings, phone)
     assert first.value.values["notify"] is True and second.value.values["notify"] is False
-    codes.check_wrong_code_throttle(demo, settings, "+84987654322")  # another phone is not affected
+    guesses.check_wrong_code_throttle(demo, settings, "+84987654322")  # another phone is not affected
     clock.freeze(NOW + timedelta(hours=1, seconds=1))
-    codes.check_wrong_code_throttle(demo, settings, phone)  # the hour has passed
+    guesses.check_wrong_code_throttle(demo, settings, phone)  # the hour has passed
 
 
 def test_the_limit_comes_from_settings_and_valid_look_ups_do_not_count(demo, database_url, now):
@@ -488,12 +488,12 @@ def test_the_limit_comes_from_settings_and_valid_look_ups_do_not_count(demo, dat
     actor = "phone:+84987654321"
     for _ in range(5):
         codes.code_status(demo, row.code, actor=actor)
-    codes.check_wrong_code_throttle(demo, settings, "+84987654321")
+    guesses.check_wrong_code_throttle(demo, settings, "+84987654321")
     for _ in range(2):
         with pytest.raises(errors.MalformedCode):
             codes.code_status(demo, "1", actor=actor)
     with pytest.raises(errors.Throttled):
-        codes.check_wrong_code_throttle(demo, settings, "+84987654321")
+        guesses.check_wrong_code_throttle(demo, settings, "+84987654321")
 
 
 # ---------------------------------------------------------------- worker figures

@@ -210,7 +210,7 @@ def test_an_alias_followed_by_anything_after_a_space_keeps_its_keyword(alias, ta
 
 
 def test_one_folding_serves_keywords_clinic_search_and_ussd_screens():
-    from app.channels.ussd import to_ascii
+    from app.channels.ussd.screens import to_ascii
     from app.domain import text
 
     assert fold is text.fold

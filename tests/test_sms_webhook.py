@@ -16,7 +16,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from app.channels import sms as sms_channel
+from app.channels.sms import router as sms_router
 from app.demo import DEMO_CLINIC_PHONE, DEMO_WORKER_PHONE
 from app.domain.code_text import format_code
 from app.domain.message_log import queue_rendered
@@ -239,7 +239,7 @@ def test_the_router_itself_dedupes_concurrent_sessions(app, settings, session):
     def handle():
         with factory() as s:
             barrier.wait()
-            r = sms_channel.handle_inbound_sms(s, settings, phone=CLIENT, text="HELP", external_id="ATXid_r2")
+            r = sms_router.handle_inbound_sms(s, settings, phone=CLIENT, text="HELP", external_id="ATXid_r2")
             s.commit()
             results.append(r.duplicate)
 
@@ -543,7 +543,7 @@ def test_a_failing_handler_answers_politely_and_keeps_the_inbound(client, sessio
         ctx.reply("sms.help_client")
         raise RuntimeError("bug")
 
-    monkeypatch.setitem(sms_channel._HANDLERS, "HELP", [(None, boom)])
+    monkeypatch.setitem(sms_router.HANDLERS[None], "HELP", boom)
     response = send(client, "HELP")
     assert response.json()["replies"] == 1
     assert gateway.to(CLIENT) == [render("error.generic", "vi-ascii")]
@@ -557,14 +557,14 @@ def test_a_batch_of_sms_is_answered_in_order_and_one_bug_costs_only_its_own_repl
     each sees the ones before it, and a handler bug in one of them rolls the
     batch back and handles each again alone, so only that one gets the
     polite error."""
-    real_help = sms_channel.handler_for("HELP", Role.client)
+    real_help = sms_router.handler_for("HELP", Role.client)
 
     def help_or_boom(ctx):
         if ctx.caller.phone == "+84912000002":
             raise RuntimeError("bug")
         real_help(ctx)
 
-    monkeypatch.setitem(sms_channel._HANDLERS, "HELP", [(None, help_or_boom)])
+    monkeypatch.setitem(sms_router.HANDLERS[None], "HELP", help_or_boom)
     phones = [f"+8491200000{i}" for i in range(1, 5)]
     batch = [
         dict(phone=p, text="HELP", external_id=f"ATXid_b{i}", shortcode="8088") for i, p in enumerate(phones)
@@ -706,7 +706,7 @@ def test_any_text_through_the_webhook_is_stored_and_answered(client, session, de
 )
 def test_the_router_takes_any_text_even_ten_thousand_characters(session, settings, demo, text):
     try:
-        result = sms_channel.handle_inbound_sms(
+        result = sms_router.handle_inbound_sms(
             session, settings, phone=CLIENT, text=text, external_id=str(uuid.uuid4())
         )
         session.flush()

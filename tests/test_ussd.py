@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from sqlmodel import select
 
 from app import clock
-from app.channels.ussd import MAX_REPLY, NOTICE_KEYS, to_ascii, ussd_language
-from app.channels.ussd_menus import keypad_datetime
+from app.channels.ussd.clinic import keypad_datetime
+from app.channels.ussd.screens import MAX_REPLY, NOTICE_KEYS, to_ascii, ussd_language
 from app.demo import DEMO_CLINIC_PHONE, DEMO_WORKER_PHONE
 from app.domain import code_text, codes, people
 from app.messages import languages, render

@@ -125,6 +125,11 @@ def active_clinic(session: Session, clinic_id: int | None) -> Clinic | None:
     return clinic if clinic is not None and clinic.active else None
 
 
+def clinic_by_id(session: Session, clinic_id: int | None) -> Clinic | None:
+    """The clinic of `clinic_id`, active or not; None when there is none."""
+    return session.get(Clinic, clinic_id) if clinic_id else None
+
+
 def clinic_for_staff(session: Session, staff: ClinicStaff) -> Clinic:
     """The clinic a staff phone works at. Raises NotFound."""
     clinic = session.get(Clinic, staff.clinic_id)
@@ -139,6 +144,21 @@ def clinic_for_staff(session: Session, staff: ClinicStaff) -> Clinic:
 def active_service_codes(session: Session) -> list[str]:
     """The codes of the active services (VCT, MMT, ...), in creation order."""
     return list(session.exec(select(Service.code).where(Service.active == True).order_by(Service.id)).all())  # noqa: E712
+
+
+def active_services(session: Session) -> list[Service]:
+    """The active services, in creation order."""
+    return list(session.exec(select(Service).where(Service.active == True).order_by(Service.id)).all())  # noqa: E712
+
+
+def service_by_id(session: Session, service_id: int) -> Service:
+    """The service of `service_id` (a code's service: always there)."""
+    return session.get(Service, service_id)
+
+
+def service_by_code(session: Session, code: str) -> Service | None:
+    """The service whose code is exactly `code`, active or not."""
+    return session.exec(select(Service).where(Service.code == code)).first()
 
 
 def find_service(session: Session, text: str) -> Service:

@@ -1,25 +1,25 @@
-"""Referral codes: issue, look up, redeem once, void, expire, and the
-wrong-code throttle. The text rules of a code (parse, format, check digit,
+"""Referral codes: issue, look up, redeem once, void, expire. The text rules of a code (parse, format, check digit,
 validity) are in `app.domain.code_text`; clinics and services are looked up
 in `app.domain.clinics`.
 
 Every redemption attempt and every code look-up made for a phone is written
 to the audit log in the caller's transaction (`code.redeem` / `code.attempt`
 with an `outcome`): callers commit it even when they answer with the error.
-The wrong-code throttle counts those rows, so it holds across processes.
+The wrong-code throttle (`app.domain.guesses`) counts those rows, so it
+holds across processes.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app import clock
 from app.config import Settings
-from app.domain import audit, reminders
+from app.domain import audit, guesses, reminders
 from app.domain.clinics import find_service, offers
 from app.domain.code_text import (
     effective_state,
@@ -33,14 +33,11 @@ from app.domain.code_text import (
 from app.domain.errors import (
     AlreadyRedeemed,
     ClinicInactive,
-    CodeExpired,
-    CodeVoided,
     DomainError,
     MalformedCode,
     NotFound,
     NotIssuer,
     NotOffered,
-    Throttled,
     UnknownCode,
     WorkerInactive,
 )
@@ -48,7 +45,6 @@ from app.domain.message_log import queue_rendered
 from app.domain.people import language_of
 from app.domain.phones import normalize_phone
 from app.models import (
-    AuditLog,
     Channel,
     Clinic,
     CodeState,
@@ -60,8 +56,6 @@ from app.models import (
 )
 
 _GENERATE_ATTEMPTS = 20
-WRONG_OUTCOMES = ("unknown", "malformed")
-ATTEMPT_ACTIONS = ("code.attempt", "code.redeem")
 
 
 def generate_code(session: Session) -> str:
@@ -88,6 +82,11 @@ def get_code(session: Session, code: str) -> ReferralCode:
     return row
 
 
+def code_by_id(session: Session, code_id: int) -> ReferralCode:
+    """The code row of `code_id` (a redemption's code: always there)."""
+    return session.get(ReferralCode, code_id)
+
+
 def code_status(session: Session, code: str, *, actor: str | None = None) -> ReferralCode:
     """The code, when it can still be redeemed. Raises MalformedCode,
     UnknownCode, AlreadyRedeemed, CodeVoided or CodeExpired (past expiry
@@ -97,83 +96,17 @@ def code_status(session: Session, code: str, *, actor: str | None = None) -> Ref
         row = get_code(session, code)
     except (MalformedCode, UnknownCode) as exc:
         if actor:
-            _audit_attempt(session, actor, "code.attempt", exc, code)
+            guesses.audit_attempt(session, actor, "code.attempt", exc, code)
         raise
     now = clock.now()
     if effective_state(row, now) != CodeState.issued:
         exc = state_error(row, now)
         if actor:
-            _audit_attempt(session, actor, "code.attempt", exc, code, row)
+            guesses.audit_attempt(session, actor, "code.attempt", exc, code, row)
         raise exc
     if actor:
         audit.record(session, actor, "code.attempt", "referral_code", row.id, outcome="valid")
     return row
-
-
-_OUTCOMES = {
-    MalformedCode: "malformed",
-    UnknownCode: "unknown",
-    AlreadyRedeemed: "already_redeemed",
-    CodeVoided: "voided",
-    CodeExpired: "expired",
-    NotOffered: "not_offered",
-    ClinicInactive: "clinic_inactive",
-}
-
-
-def _audit_attempt(
-    session: Session,
-    actor: str,
-    action: str,
-    exc: DomainError,
-    text: str,
-    row: ReferralCode | None = None,
-    **extra,
-) -> None:
-    outcome = _OUTCOMES.get(type(exc), type(exc).__name__)
-    entity_id = row.id if row else None
-    audit.record(
-        session,
-        actor,
-        action,
-        "referral_code",
-        entity_id,
-        outcome=outcome,
-        code=None if row else (text or "")[:40],
-        **extra,
-    )
-
-
-# ---------------------------------------------------------------- throttle
-
-
-def check_wrong_code_throttle(session: Session, settings: Settings, phone: str) -> None:
-    """Refuse a phone that sent `settings.wrong_code_limit_per_hour` unknown
-    or malformed codes in the last hour (counted in the audit log, so the
-    limit holds across processes and restarts). Raises Throttled with
-    `notify=True` the first time in the window, `False` after; the refusal
-    is itself audited (outcome `throttled`)."""
-    actor = audit.phone_actor(phone)
-    since = clock.now() - timedelta(hours=1)
-    recent = (
-        AuditLog.actor == actor,
-        AuditLog.action.in_(ATTEMPT_ACTIONS),
-        AuditLog.at >= since,
-    )
-    wrong = session.exec(
-        select(func.count())
-        .select_from(AuditLog)
-        .where(*recent, AuditLog.detail["outcome"].as_string().in_(WRONG_OUTCOMES))
-    ).one()
-    if wrong < settings.wrong_code_limit_per_hour:
-        return
-    noticed = session.exec(
-        select(func.count())
-        .select_from(AuditLog)
-        .where(*recent, AuditLog.detail["outcome"].as_string() == "throttled")
-    ).one()
-    audit.record(session, actor, "code.attempt", "referral_code", None, outcome="throttled")
-    raise Throttled(f"{wrong} wrong codes in the last hour", notify=noticed == 0)
 
 
 # ---------------------------------------------------------------- issue
@@ -285,7 +218,7 @@ def redeem_code(
     try:
         row = get_code(session, code)
     except (MalformedCode, UnknownCode) as exc:
-        _audit_attempt(session, actor, "code.redeem", exc, code, clinic_id=clinic.id)
+        guesses.audit_attempt(session, actor, "code.redeem", exc, code, clinic_id=clinic.id)
         raise
     now = clock.now()
     svc = session.get(Service, row.service_id)
@@ -304,7 +237,7 @@ def redeem_code(
     if failure is None:
         redemption, failure = _record_redemption(session, row, clinic, channel, actor, now)
     if failure is not None:
-        _audit_attempt(
+        guesses.audit_attempt(
             session, actor, "code.redeem", failure, code, row, clinic_id=clinic.id, channel=str(channel)
         )
         raise failure

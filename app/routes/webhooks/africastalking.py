@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
-from app.channels import ussd, ussd_menus  # noqa: F401  (the menus register their screens)
+from app.channels.ussd import engine as ussd
 from app.db import sqlite_writer
 from app.domain import message_log
 from app.domain.errors import InvalidPhone

@@ -1,20 +1,12 @@
-"""USSD menus: a stateless menu tree per role, computed from Africa's
-Talking's `text` (every answer of the session so far, joined by `*`).
+"""The parts USSD screens are made of: the text rules of a handset
+(182 characters, plain ASCII: Vietnamese from the `vi-ascii` catalogue, any
+stray non-ASCII folded, đ -> d), the outcomes of an answer (`Push` a
+screen, `Reask` it with a notice, `Act` to end the session), the context a
+screen gets, and the kinds of screen: `Menu`, `Paged` (lists, `9` for
+more), `Prompt` (free input) and `Confirm` (`1` runs the action).
 
-The path is the state: each step replays the whole path from the main menu
-over a stack of screens, so no process memory matters between steps. An
-action (issue, redeem, book, opt-out, SMS, language) is an `Act` that runs
-only when it is reached by the LAST answer; reached earlier in a replay, the
-session had already ended there and nothing runs again.
-
-Navigation: a wrong choice re-asks the same screen with a short notice; `0`
-goes back one screen, `00` to the main menu; lists page with `9`.
-Every reply starts with `CON ` or `END `, is at most 182 characters and plain
-ASCII (Vietnamese is shown from the `vi-ascii` catalogue; any stray
-non-ASCII is folded, đ -> d). Words come from the `[ussd]` catalogue table.
-
-This module is the engine (text rules, navigation, replay, the callback's
-checks); the screens of each role are in `app.channels.ussd_menus`."""
+The screens of each role are in `anyone`, `client`, `worker` and `clinic`;
+`engine` replays a session's answers over them."""
 
 from __future__ import annotations
 
@@ -29,12 +21,10 @@ from typing import Any
 from sqlmodel import Session
 
 from app.config import Settings
-from app.domain import people
-from app.domain.errors import DomainError
-from app.domain.phones import try_normalize_phone
+from app.domain import code_text, people
+from app.domain.errors import MalformedCode
 from app.domain.text import strip_diacritics
-from app.messages import UnknownMessageKey, languages, render
-from app.models import Role
+from app.messages import languages, render
 
 MAX_REPLY = 182  # characters, prefix included
 MAX_TEXT = 200  # a real session never types this much; longer is refused
@@ -149,16 +139,6 @@ class Ctx:
         return at.astimezone(self.settings.tz).strftime(fmt)
 
 
-@dataclass(frozen=True)
-class UssdReply:
-    text: str  # "CON ..." or "END ..."
-    screen: str  # the node shown (or the action run), for the logs
-
-    @property
-    def ended(self) -> bool:
-        return self.text.startswith("END ")
-
-
 class Node:
     zero_is_answer = False  # "0" is an answer here (client phone: none), not "back"
 
@@ -167,18 +147,6 @@ class Node:
 
     def answer(self, ctx: Ctx, frame: Frame, answer: str) -> Outcome:
         raise NotImplementedError
-
-
-NODES: dict[str, Node] = {}  # every screen by name (filled by app.channels.ussd_menus)
-MAIN: dict[Role, str] = {}  # the first screen of each role
-
-
-def node(name: str):
-    def register(cls):
-        NODES[name] = cls()
-        return cls
-
-    return register
 
 
 def nav_line(ctx: Ctx) -> str:
@@ -281,108 +249,19 @@ class Confirm(Node):
         return Act(lambda: self.act(ctx, frame)) if answer == "1" else Reask()
 
 
-def _error_text(ctx: Ctx, exc: DomainError) -> str:
-    """A domain refusal in the caller's words: its own catalogue entry (the
-    same words SMS uses), or the generic USSD error."""
+def go(name: str, *args: Any) -> Callable[[Ctx], Outcome]:
+    """A menu option that opens the screen `name`."""
+    return lambda ctx: Push(Frame(name, args))
+
+
+def act(fn: Callable[[Ctx], str]) -> Callable[[Ctx], Outcome]:
+    """A menu option that ends the session with `fn(ctx)`."""
+    return lambda ctx: Act(lambda: fn(ctx))
+
+
+def typed_code(answer: str) -> str | None:
+    """The code typed as an answer, None when it is not one."""
     try:
-        return ctx.t(exc.key, **exc.values)
-    except (UnknownMessageKey, KeyError, IndexError, ValueError):
-        return ctx.t("ussd.error")
-
-
-def _end(body: str) -> str:
-    return shorten("END " + to_ascii(body).strip(), MAX_REPLY)
-
-
-def _con(notice: str | None, body: str) -> str:
-    text = "CON " + (notice + "\n" if notice else "") + to_ascii(body).strip()
-    return shorten(text, MAX_REPLY)
-
-
-def refusal(settings: Settings, key: str, language: str | None = None) -> str:
-    """An END reply for a request that cannot start a menu (bad input)."""
-    return _end(render(key, ussd_language(language or settings.default_language)))
-
-
-def service_code_allowed(settings: Settings, service_code: str) -> bool:
-    """Any service code when USSD_SERVICE_CODES is empty, else one of them."""
-    allowed = {c.strip() for c in settings.ussd_service_codes.split(",") if c.strip()}
-    return not allowed or service_code.strip() in allowed
-
-
-@lru_cache(maxsize=4096)
-def caller_phone(phone_number: str, region: str) -> str | None:
-    """The gateway's `phoneNumber` in E.164, None when unreadable (a pure
-    function, cached: every step of a session sends the same number)."""
-    return try_normalize_phone(phone_number, region)
-
-
-def answer_step(
-    session: Session,
-    settings: Settings,
-    *,
-    session_id: str | None,
-    service_code: str | None,
-    phone_number: str | None,
-    text: str | None,
-    actions: bool = True,
-) -> tuple[UssdReply | None, str | None]:
-    """One gateway callback, checked: missing fields, an unknown service code
-    or an unreadable phone get a clear END. Returns the reply and the
-    caller's E.164 phone (None when unreadable). With `actions=False` the
-    step only reads: the reply is None when the step confirms an action."""
-    if session_id is None or service_code is None or phone_number is None or text is None:
-        return UssdReply(refusal(settings, "ussd.bad_request"), "bad_request"), None
-    if not service_code_allowed(settings, service_code):
-        return UssdReply(refusal(settings, "ussd.unknown_service_code"), "unknown_service_code"), None
-    phone = caller_phone(phone_number, settings.default_region)
-    if phone is None:
-        return UssdReply(refusal(settings, "ussd.bad_caller"), "bad_caller"), None
-    return handle_ussd(session, settings, phone=phone, text=text, actions=actions), phone
-
-
-def handle_ussd(
-    session: Session, settings: Settings, *, phone: str, text: str, actions: bool = True
-) -> UssdReply | None:
-    """One USSD step for `phone` (E.164) whose session so far is `text`.
-    Only the step that confirms an action writes; with `actions=False`
-    such a step is not run and the reply is None (every other step only
-    reads, whichever way it is answered)."""
-    caller = people.resolve_caller(session, phone, settings.default_language)
-    ctx = Ctx(session, settings, caller, ussd_language(caller.language))
-    if len(text) > MAX_TEXT or text.count("*") >= MAX_ANSWERS:
-        return UssdReply(_end(ctx.t("ussd.too_long")), "too_long")
-    answers = [a.strip() for a in text.split("*")] if text != "" else []
-    stack = [Frame(MAIN[caller.role])]
-    notice: str | None = None
-    for i, answer in enumerate(answers):
-        final = i == len(answers) - 1
-        notice = None
-        current = NODES[stack[-1].node]
-        if answer == "00":
-            del stack[1:]
-            continue
-        if answer == "0" and not current.zero_is_answer:
-            if len(stack) > 1:
-                stack.pop()
-            else:
-                notice = "ussd.invalid_choice"
-            continue
-        outcome = current.answer(ctx, stack[-1], answer)
-        if isinstance(outcome, Push):
-            stack.append(outcome.frame)
-        elif isinstance(outcome, Reask):
-            notice = outcome.notice
-        elif not final:  # the session ended at this answer: replay runs nothing
-            return UssdReply(_end(ctx.t("ussd.session_over")), "session_over")
-        elif not actions:
-            return None
-        else:
-            try:
-                body = outcome.run()
-            except DomainError as exc:
-                body = _error_text(ctx, exc)
-            return UssdReply(_end(body), f"{stack[-1].node}:act")
-    top = stack[-1]
-    ctx.notice = ctx.t(notice) if notice else None
-    return UssdReply(_con(ctx.notice, NODES[top.node].view(ctx, top)), top.node)
+        return code_text.parse_code(answer)
+    except MalformedCode:
+        return None

@@ -34,8 +34,8 @@ from typing import Any
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from app.channels import sms_codes  # noqa: F401  (registers the code keywords with the router)
-from app.channels.sms import InboundResult, handle_inbound_sms
+from app.channels.sms.context import InboundResult
+from app.channels.sms.router import handle_inbound_sms
 from app.config import Settings
 from app.db import sqlite_writer
 

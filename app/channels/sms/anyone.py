@@ -1,0 +1,132 @@
+"""SMS keywords for anyone: HELP, STOP, START, LANG, CLINIC and MORE, and
+CODE (or a message that is only a code)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+from app import clock
+from app.channels.keywords import parse_keyword
+from app.channels.sms.context import DATE_FORMAT, Handler, SmsContext
+from app.channels.sms.listing import clinic_pages
+from app.domain import audit, clinics, code_text, codes, message_log
+from app.domain.people import set_language, set_opt_out
+from app.domain.text import fold
+from app.messages import languages, render
+
+PAGING_WINDOW = timedelta(hours=24)  # MORE continues a CLINIC listing of the last day
+
+
+def help_(ctx: SmsContext) -> None:
+    ctx.reply_help()
+
+
+def stop(ctx: SmsContext) -> None:
+    if ctx.caller.opted_out:
+        return  # one confirmation, then nothing
+    set_opt_out(ctx.session, ctx.caller.phone, True)
+    audit.record(ctx.session, ctx.actor, "person.opt_out", "person", None, channel="sms")
+    ctx.caller = dataclasses.replace(ctx.caller, opted_out=True)
+    # exempt from the cap: sent once per opt-out, so it cannot loop
+    ctx.reply("sms.stop_confirm", force=True, capped=False)
+
+
+def start(ctx: SmsContext) -> None:
+    if ctx.caller.opted_out:
+        set_opt_out(ctx.session, ctx.caller.phone, False)
+        audit.record(ctx.session, ctx.actor, "person.opt_in", "person", None, channel="sms")
+        ctx.caller = dataclasses.replace(ctx.caller, opted_out=False)
+    ctx.reply("sms.start_confirm")
+
+
+def _alnum_key(text: str) -> str:
+    return "".join(ch for ch in fold(text) if ch.isalnum())
+
+
+def language_named(text: str) -> str | None:
+    """The shipped language `text` names: its code (`vi-ascii`, `en`) or its
+    name in its own catalogue (`English`, `Tiếng Việt`, `tieng viet khong dau`)."""
+    word = _alnum_key(text)
+    if not word:
+        return None
+    for language in languages():
+        names = (language, render("sms.language_name", language), render("ussd.language_name", language))
+        if word in {_alnum_key(name) for name in names}:
+            return language
+    return None
+
+
+def lang(ctx: SmsContext) -> None:
+    language = language_named(ctx.args)
+    if language is None:
+        ctx.reply("sms.lang_usage", languages=", ".join(languages()))
+        return
+    set_language(ctx.session, ctx.caller.phone, language)
+    ctx.caller = dataclasses.replace(ctx.caller, language=language)
+    ctx.reply("sms.lang_set", name=render("sms.language_name", language))
+
+
+def _reply_clinic_page(ctx: SmsContext, query: str, page: int) -> None:
+    found = clinics.find_clinics(ctx.session, query)
+    if not found:
+        names = ", ".join(clinics.districts(ctx.session))[:100]
+        ctx.reply("sms.clinic_none", districts=names)
+        return
+    pages = clinic_pages(found, ctx.language)
+    if page >= len(pages):
+        ctx.reply("sms.clinic_end")
+        return
+    ctx.reply_text(pages[page])
+
+
+def clinic(ctx: SmsContext) -> None:
+    _reply_clinic_page(ctx, ctx.args, 0)
+
+
+def more(ctx: SmsContext) -> None:
+    """The next page of the phone's last CLINIC listing (derived from the
+    message log: the CLINIC of the last day and the MOREs since)."""
+    phone = ctx.caller.phone
+    last = message_log.last_inbound_with_keyword(ctx.session, phone, "CLINIC", clock.now() - PAGING_WINDOW)
+    if last is None:
+        ctx.reply("sms.more_none")
+        return
+    page = message_log.count_inbound_between(ctx.session, phone, "MORE", last.id, ctx.inbound_id)
+    _reply_clinic_page(ctx, parse_keyword(last.text).args, page)
+
+
+def code(ctx: SmsContext) -> None:
+    """Whether a code is still good, and where; a phone refused by the
+    wrong-code throttle gets one notice, then silence."""
+    if not ctx.args.strip():
+        ctx.reply("codes.code_usage")
+        return
+    if ctx.throttled():
+        return
+    row = codes.code_status(ctx.session, ctx.args, actor=ctx.actor)
+    service = clinics.service_by_id(ctx.session, row.service_id)
+    where = clinics.active_clinic(ctx.session, row.clinic_id)
+    until = code_text.local_valid_until(row, ctx.settings.tz).strftime(DATE_FORMAT)
+    values = dict(code=code_text.format_code(row.code), until=until, service=service.display_name)
+    if where is not None:
+        ctx.reply(
+            "codes.status_valid_clinic",
+            clinic=where.display_name,
+            address=where.address,
+            hours=where.hours,
+            **values,
+        )
+    else:
+        ctx.reply("codes.status_valid_any", **values)
+
+
+HANDLERS: dict[str, Handler] = {
+    "HELP": help_,
+    "STOP": stop,
+    "START": start,
+    "LANG": lang,
+    "CLINIC": clinic,
+    "MORE": more,
+    "CODE": code,
+}

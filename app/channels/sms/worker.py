@@ -1,0 +1,120 @@
+"""SMS keywords of outreach workers: `REF <service> [client phone]
+[clinic]`, `VOID <code>`, `REACH <people> [condoms]`, `STATS`.
+
+REF arguments: the service code first; then, optionally, the client's phone
+(spaces allowed: the longest run of leading number-like words that is a
+valid phone); then, optionally, the clinic: its number (id) or a fragment of
+its name or district (`Him Lam`). A single short number (up to 6 digits)
+after the service is a clinic number, never a phone."""
+
+from __future__ import annotations
+
+import re
+
+from app.channels.sms.context import DATE_FORMAT, Handler, SmsContext
+from app.domain import clinics, code_text, codes, outreach, people
+from app.domain.errors import InvalidPhone
+from app.domain.phones import mask_phone, try_normalize_phone
+from app.models import Channel
+
+_NUMBERISH = re.compile(r"^\+?[\d().\-]+$")
+MAX_CLINIC_NUMBER_DIGITS = 6
+_REF_SPLIT = re.compile(r"[\s,;]+")
+_WORD_TRIM = ".:!?\"'()"
+
+
+def split_phone_and_clinic(words: list[str], region: str) -> tuple[str | None, str]:
+    """(client phone or None, clinic text) from the words after the service.
+    Raises InvalidPhone when the leading words look like a phone that is
+    not valid."""
+    numeric: list[str] = []
+    for word in words:
+        if not _NUMBERISH.match(word):
+            break
+        numeric.append(word)
+    for n in range(len(numeric), 0, -1):
+        phone = try_normalize_phone(" ".join(numeric[:n]), region)
+        if phone:
+            return phone, " ".join(words[n:])
+    if numeric:
+        digits = sum(ch.isdigit() for ch in "".join(numeric))
+        single_clinic_number = (
+            len(numeric) == 1 and numeric[0].isdigit() and digits <= MAX_CLINIC_NUMBER_DIGITS
+        )
+        if not single_clinic_number:
+            raise InvalidPhone("not a valid client phone")
+    return None, " ".join(words)
+
+
+def ref_words(args: str) -> list[str]:
+    """The words of REF's arguments; commas, semicolons and the punctuation
+    around a word are not part of it (`GT, Vct, 0912345678.`)."""
+    words = (word.strip(_WORD_TRIM) for word in _REF_SPLIT.split(args))
+    return [word for word in words if word]
+
+
+def ref(ctx: SmsContext) -> None:
+    words = ref_words(ctx.args)
+    if not words:
+        ctx.reply("codes.ref_usage", services=" ".join(clinics.active_service_codes(ctx.session)))
+        return
+    service = clinics.find_service(ctx.session, words[0])
+    try:
+        phone, clinic_text = split_phone_and_clinic(words[1:], ctx.settings.default_region)
+    except InvalidPhone:
+        ctx.reply("codes.bad_client_phone")
+        return
+    clinic = clinics.resolve_clinic(ctx.session, clinic_text) if clinic_text else None
+    row = codes.issue_code(
+        ctx.session,
+        ctx.settings,
+        service=service.code,
+        worker=ctx.caller.worker,
+        client_phone=phone,
+        clinic_id=clinic.id if clinic else None,
+        channel=Channel.sms,
+        actor=ctx.actor,
+    )
+    until = code_text.local_valid_until(row, ctx.settings.tz).strftime(DATE_FORMAT)
+    values = dict(code=code_text.format_code(row.code), service=service.code, until=until)
+    if not phone:
+        ctx.reply("codes.issued", **values)
+    elif people.is_opted_out(ctx.session, phone):
+        ctx.reply("codes.issued_not_sent", phone=mask_phone(phone), **values)
+    else:
+        ctx.reply("codes.issued_sent", phone=mask_phone(phone), **values)
+
+
+def void(ctx: SmsContext) -> None:
+    if not ctx.args.strip():
+        ctx.reply("codes.void_usage")
+        return
+    row = codes.void_code(ctx.session, ctx.args, worker=ctx.caller.worker, actor=ctx.actor)
+    ctx.reply("codes.voided_done", code=code_text.format_code(row.code))
+
+
+def reach(ctx: SmsContext) -> None:
+    numbers = ctx.args.replace(",", " ").split()
+    if not 1 <= len(numbers) <= 2 or not all(n.isascii() and n.isdigit() for n in numbers):
+        ctx.reply("codes.reach_usage")
+        return
+    people_reached = int(numbers[0])
+    condoms = int(numbers[1]) if len(numbers) > 1 else 0
+    day = ctx.today()
+    outreach.record_outreach(ctx.session, ctx.caller.worker, people_reached, condoms, day)
+    ctx.reply("codes.reach_done", day=day.strftime(DATE_FORMAT), people=people_reached, condoms=condoms)
+
+
+def stats(ctx: SmsContext) -> None:
+    month = outreach.worker_month_stats(ctx.session, ctx.caller.worker, ctx.today(), tz=ctx.settings.tz)
+    ctx.reply(
+        "codes.stats",
+        month=month.month,
+        issued=month.issued,
+        redeemed=month.redeemed,
+        people=month.people_reached,
+        condoms=month.condoms,
+    )
+
+
+HANDLERS: dict[str, Handler] = {"REF": ref, "VOID": void, "REACH": reach, "STATS": stats}

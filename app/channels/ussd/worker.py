@@ -1,0 +1,101 @@
+"""USSD screens of outreach workers: issue a code (service -> client
+phone or 0 -> confirm), my stats."""
+
+from __future__ import annotations
+
+from app import clock
+from app.channels.ussd.screens import Confirm, Ctx, Frame, Menu, Node, Paged, Prompt, Push, Reask, act, go
+from app.domain import audit, clinics, code_text, codes, outreach, people
+from app.domain.errors import InvalidPhone
+from app.domain.phones import normalize_phone
+from app.models import Channel
+
+
+class WorkerMain(Menu):
+    top = True
+
+    def options(self, ctx):
+        return [
+            ("ussd.opt_issue", go("issue_service")),
+            ("ussd.opt_stats", act(worker_stats_text)),
+            ("ussd.opt_check_code", go("check_code")),
+            ("ussd.opt_language", go("language")),
+        ]
+
+
+class IssueService(Paged):
+    def title(self, ctx, frame):
+        return ctx.t("ussd.pick_service")
+
+    def items(self, ctx, frame):
+        return ctx.cached(
+            "services", lambda: [(s.display_name, s.code) for s in clinics.active_services(ctx.session)]
+        )
+
+    def pick(self, ctx, frame, value):
+        return Push(Frame("issue_phone", (value,)))
+
+
+class IssuePhone(Prompt):
+    prompt = "ussd.enter_client_phone"
+    zero_is_answer = True
+
+    def view(self, ctx, frame):
+        return "\n".join([ctx.t(self.prompt), ctx.t("ussd.nav_menu")])
+
+    def answer(self, ctx, frame, answer):
+        if answer == "0":
+            return Push(Frame("issue_confirm", (frame.args[0], "")))
+        try:
+            phone = normalize_phone(answer, ctx.settings.default_region)
+        except InvalidPhone:
+            return Reask("ussd.bad_phone")
+        return Push(Frame("issue_confirm", (frame.args[0], phone)))
+
+
+class IssueConfirm(Confirm):
+    def question(self, ctx, frame):
+        service_code, phone = frame.args
+        service = clinics.service_by_code(ctx.session, service_code)
+        name = service.display_name if service else service_code
+        if phone:
+            return ctx.t("ussd.confirm_issue_to", service=name, phone=phone)
+        return ctx.t("ussd.confirm_issue", service=name)
+
+    def act(self, ctx, frame):
+        service_code, phone = frame.args
+        row = codes.issue_code(
+            ctx.session,
+            ctx.settings,
+            service=service_code,
+            worker=ctx.caller.worker,
+            client_phone=phone or None,
+            clinic_id=None,
+            channel=Channel.ussd,
+            actor=audit.phone_actor(ctx.caller.phone),
+        )
+        service = clinics.service_by_id(ctx.session, row.service_id)
+        values = {
+            "code": code_text.format_code(row.code),
+            "service": service.display_name,
+            "until": ctx.local(row.expires_at),
+        }
+        if not phone:
+            return ctx.t("ussd.issued", **values)
+        # as SMS: the worker must know when the client will not get the code
+        opted_out = people.is_opted_out(ctx.session, phone)
+        return ctx.t("ussd.issued_not_sent" if opted_out else "ussd.issued_to", **values)
+
+
+def worker_stats_text(ctx: Ctx) -> str:
+    today = clock.now().astimezone(ctx.settings.tz).date()
+    stats = outreach.worker_month_stats(ctx.session, ctx.caller.worker, today, tz=ctx.settings.tz)
+    return ctx.t("ussd.stats", issued=stats.issued, redeemed=stats.redeemed)
+
+
+SCREENS: dict[str, Node] = {
+    "worker_main": WorkerMain(),
+    "issue_service": IssueService(),
+    "issue_phone": IssuePhone(),
+    "issue_confirm": IssueConfirm(),
+}

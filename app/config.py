@@ -49,10 +49,22 @@ class Settings(BaseSettings):
     # --- SPEC section 10 ---
     database_url: str = Field("sqlite:///./hen.db", alias="DATABASE_URL")
     webhook_token: str = Field("", alias="WEBHOOK_TOKEN")
-    sms_gateway: Literal["console", "memory", "africastalking"] = Field("console", alias="SMS_GATEWAY")
+    sms_gateway: Literal["console", "memory", "africastalking", "kannel", "medic-gateway"] = Field(
+        "console", alias="SMS_GATEWAY"
+    )
     at_username: str = Field("sandbox", alias="AT_USERNAME")
     at_api_key: str = Field("", alias="AT_API_KEY")
     at_sender_id: str = Field("", alias="AT_SENDER_ID")
+    # Kannel's sendsms interface; delivery reports come back to PUBLIC_BASE_URL
+    kannel_sendsms_url: str = Field("http://127.0.0.1:13013/cgi-bin/sendsms", alias="KANNEL_SENDSMS_URL")
+    kannel_username: str = Field("", alias="KANNEL_USERNAME")
+    kannel_password: str = Field("", alias="KANNEL_PASSWORD")
+    kannel_from: str = Field("", alias="KANNEL_FROM")
+    public_base_url: str = Field("http://127.0.0.1:8000", alias="PUBLIC_BASE_URL")
+    # an Android phone running medic-gateway polls /webhooks/medic-gateway
+    medic_gateway_username: str = Field("gateway", alias="MEDIC_GATEWAY_USERNAME")
+    medic_gateway_password: str = Field("", alias="MEDIC_GATEWAY_PASSWORD")
+    medic_gateway_batch: int = Field(20, alias="MEDIC_GATEWAY_BATCH", ge=1, le=500)
     timezone: str = Field("Asia/Ho_Chi_Minh", alias="TIMEZONE")
     quiet_hours: str = Field("21:00-07:00", alias="QUIET_HOURS")
     send_rate_per_second: float = Field(10.0, alias="SEND_RATE_PER_SECOND", gt=0, le=10_000)
@@ -115,6 +127,10 @@ class Settings(BaseSettings):
             self.webhook_token = LOCAL_WEBHOOK_TOKEN
         if self.sms_gateway == "africastalking" and not self.at_api_key:
             raise ValueError("AT_API_KEY: required when SMS_GATEWAY=africastalking")
+        if self.sms_gateway == "kannel" and not (self.kannel_username and self.kannel_password):
+            raise ValueError("KANNEL_USERNAME, KANNEL_PASSWORD: required when SMS_GATEWAY=kannel")
+        if self.sms_gateway == "medic-gateway" and not self.medic_gateway_password:
+            raise ValueError("MEDIC_GATEWAY_PASSWORD: required when SMS_GATEWAY=medic-gateway")
         return self
 
     @property

@@ -15,7 +15,6 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.channels.sms.inbox import SmsInbox
 from app.config import Settings, get_settings
 from app.db import hand_over_after_commit, make_engine, read_session_factory, session_factory
 from app.domain.errors import DomainError
@@ -80,7 +79,6 @@ def create_app(
     dispatcher = Dispatcher(factory, gateway, settings)
     # what a request queues is sent right after its commit
     hand_over_after_commit(factory, dispatcher.send_soon)
-    sms_inbox = SmsInbox(factory, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -106,7 +104,6 @@ def create_app(
     app.state.read_session_factory = read_session_factory(engine)
     app.state.gateway = gateway
     app.state.dispatcher = dispatcher
-    app.state.sms_inbox = sms_inbox
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

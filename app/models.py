@@ -245,14 +245,16 @@ class OutreachReport(SQLModel, table=True):
 class Message(SQLModel, table=True):
     """The message log and the outbox in one table.
 
-    Inbound: one row per gateway message id (`external_id` is unique, so a
-    re-delivered SMS is stored once). Outbound: written with status `queued`
+    Inbound: one row per (gateway, the gateway's message id), so a
+    re-delivered SMS is stored once. Outbound: written with status `queued`
     before any gateway call; a sender claims it (`sending`, lease in
     `claimed_until`), then `gateway_id` and the delivery status follow."""
 
     __table_args__ = (
         sa.Index("ix_message_due", "status", "next_attempt_at"),
         sa.Index("ix_message_phone_created", "phone", "created_at"),
+        # an inbound SMS is stored once per (gateway, the gateway's message id)
+        sa.Index("uq_message_gateway_external_id", "gateway", "external_id", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -264,7 +266,8 @@ class Message(SQLModel, table=True):
     channel: str = Field(default=Channel.sms, max_length=8)
     language: str | None = Field(default=None, max_length=12)
     keyword: str | None = Field(default=None, max_length=24)  # inbound: what the router matched
-    external_id: str | None = Field(default=None, max_length=128, unique=True)  # inbound gateway id
+    gateway: str | None = Field(default=None, max_length=24)  # came in by / went out through
+    external_id: str | None = Field(default=None, max_length=128)  # inbound: the gateway's message id
     gateway_id: str | None = Field(default=None, max_length=128, index=True)  # outbound gateway id
     shortcode: str | None = Field(default=None, max_length=32)
     link_id: str | None = Field(default=None, max_length=128)

@@ -303,6 +303,8 @@ class MessagePublic(BaseModel):
     kind: str
     channel: str
     segments: int
+    gateway: str | None = Field(None, description="the gateway it came in by or went out through")
+    gateway_id: str | None = Field(None, description="the gateway's own id of an outbound message, once known")
     created_at: datetime
     sent_at: datetime | None
 

@@ -44,6 +44,7 @@ from app.config import load_settings  # noqa: E402
 from app.db import make_engine, session_factory  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.models import Message, MessageStatus, Reminder, ReminderStatus  # noqa: E402
+from app.sending.claims import _due  # noqa: E402
 from app.sending.dispatcher import Dispatcher  # noqa: E402
 from app.sending.gateways.base import SendResult  # noqa: E402
 
@@ -70,7 +71,7 @@ class TimedGateway:
         self.calls = 0
         self._lock = threading.Lock()
 
-    def send(self, phone: str, text: str) -> SendResult:
+    def send(self, phone: str, text: str, message_id: int | None = None) -> SendResult:
         started = time.monotonic()
         with self._lock:
             self.calls += 1
@@ -124,7 +125,7 @@ def plans(engine, d: Dispatcher) -> None:
     r, m = Reminder.__table__, Message.__table__
     claim_r = (
         update(r)
-        .where(d._due(r, and_(r.c.status == ReminderStatus.pending, r.c.due_at <= now), r.c.due_at, 100))
+        .where(_due(r, and_(r.c.status == ReminderStatus.pending, r.c.due_at <= now), r.c.due_at, 100))
         .values(
             status=ReminderStatus.claimed,
             claimed_by="bench",
@@ -136,7 +137,7 @@ def plans(engine, d: Dispatcher) -> None:
     explain(engine, claim_r, "claim 100 due reminders (pending, due_at <= now)")
     lease_r = (
         update(r)
-        .where(d._due(r, and_(r.c.status == ReminderStatus.claimed, r.c.claimed_until < now), r.c.id, 100))
+        .where(_due(r, and_(r.c.status == ReminderStatus.claimed, r.c.claimed_until < now), r.c.id, 100))
         .values(status=ReminderStatus.claimed, claimed_by="bench")
         .returning(r.c.id)
     )
@@ -144,7 +145,7 @@ def plans(engine, d: Dispatcher) -> None:
     claim_m = (
         update(m)
         .where(
-            d._due(
+            _due(
                 m,
                 and_(m.c.status == MessageStatus.queued, m.c.next_attempt_at <= now),
                 m.c.next_attempt_at,

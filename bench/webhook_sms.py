@@ -8,8 +8,8 @@ same uvicorn process, same run.
 
 - one uvicorn process on 127.0.0.1 (one worker), memory gateway, the
   dispatcher tick off (replies are still sent right after each answer, as
-  in production: claimed in the inbound batch's commit, then sent by the
-  dispatcher's pool), a fresh database (SQLite file in a temporary
+  in production: handed over by the commit that stored them, then sent by
+  the dispatcher's pool), a fresh database (SQLite file in a temporary
   folder, or a new PostgreSQL database at HEN_BENCH_PG_URL / the test URL);
 - load: `wrk` when installed (`apt-get install -y wrk`), else an httpx async
   client; 16 connections; each SMS is a HELP from a varying phone with a

@@ -4,6 +4,7 @@ dispatcher process (`hen dispatcher --once` on a given database)."""
 
 from __future__ import annotations
 
+import bisect
 import os
 import threading
 import time
@@ -31,7 +32,7 @@ class FileGateway:
         self.calls = 0
         self._lock = threading.Lock()
 
-    def send(self, phone: str, text: str) -> SendResult:
+    def send(self, phone: str, text: str, message_id: int | None = None) -> SendResult:
         if self.latency:
             time.sleep(self.latency)
         with self._lock:
@@ -110,3 +111,9 @@ def dispatcher_process(
         go.wait(30)
     dispatcher.run_once()
     engine.dispose()
+
+
+def busiest_second(starts: list[float]) -> int:
+    """The most starts in any half-open one-second window."""
+    starts = sorted(starts)
+    return max((bisect.bisect_left(starts, s + 1.0) - i for i, s in enumerate(starts)), default=0)

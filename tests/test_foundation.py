@@ -82,7 +82,7 @@ def test_migrations_create_every_table_and_hot_index(db):
     message_uniques = {tuple(u["column_names"]) for u in insp.get_unique_constraints("message")} | {
         tuple(i["column_names"]) for i in insp.get_indexes("message") if i.get("unique")
     }
-    assert ("external_id",) in message_uniques
+    assert ("gateway", "external_id") in message_uniques
     code_indexes = {tuple(i["column_names"]) for i in insp.get_indexes("referral_code")}
     assert ("code",) in code_indexes
     assert ("status", "due_at") in {tuple(i["column_names"]) for i in insp.get_indexes("reminder")}

@@ -30,7 +30,6 @@ from app.models import (
     MessageKind,
     Person,
     ReferralCode,
-    Role,
     Service,
 )
 from tests.conftest import WEBHOOK_TOKEN, SettledClient
@@ -548,42 +547,6 @@ def test_a_failing_handler_answers_politely_and_keeps_the_inbound(client, sessio
     assert response.json()["replies"] == 1
     assert gateway.to(CLIENT) == [render("error.generic", "vi-ascii")]
     assert len(inbound(session)) == 1 and len(outbound(session)) == 1
-
-
-def test_a_batch_of_sms_is_answered_in_order_and_one_bug_costs_only_its_own_reply(
-    app, session, gateway, monkeypatch
-):
-    """The webhook handles the SMS that arrive together in one transaction:
-    each sees the ones before it, and a handler bug in one of them rolls the
-    batch back and handles each again alone, so only that one gets the
-    polite error."""
-    real_help = sms_router.handler_for("HELP", Role.client)
-
-    def help_or_boom(ctx):
-        if ctx.caller.phone == "+84912000002":
-            raise RuntimeError("bug")
-        real_help(ctx)
-
-    monkeypatch.setitem(sms_router.HANDLERS[None], "HELP", help_or_boom)
-    phones = [f"+8491200000{i}" for i in range(1, 5)]
-    batch = [
-        dict(phone=p, text="HELP", external_id=f"ATXid_b{i}", shortcode="8088") for i, p in enumerate(phones)
-    ]
-    batch.append(dict(phone=phones[0], text="HELP", external_id="ATXid_b0", shortcode="8088"))  # a copy
-    outcomes = app.state.sms_inbox.handle_batch(batch)
-    assert [error for _, error in outcomes] == [None] * 5
-    results = [result for result, _ in outcomes]
-    assert [r.duplicate for r in results] == [False, False, False, False, True]
-    assert results[4].message_id == results[0].message_id
-    assert all(len(r.reply_ids) == 1 for r in results[:4])
-    texts = {m.phone: m.text for m in outbound(session)}
-    assert texts == {
-        phones[0]: render("sms.help_client", "vi-ascii"),
-        phones[1]: render("error.generic", "vi-ascii"),
-        phones[2]: render("sms.help_client", "vi-ascii"),
-        phones[3]: render("sms.help_client", "vi-ascii"),
-    }
-    assert len(inbound(session)) == 4
 
 
 def test_many_sms_at_once_are_each_stored_answered_and_sent_once(client, session, gateway):

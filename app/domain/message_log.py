@@ -1,17 +1,17 @@
 """The message log: every write of the `message` row, inbound and outbound.
 
-- an inbound SMS is stored once per gateway id (`store_inbound`: the unique
-  index on `message.external_id` decides, in one INSERT .. ON CONFLICT DO
+- an inbound SMS is stored once per (gateway, its message id)
+  (`store_inbound`: a unique index decides, in one INSERT .. ON CONFLICT DO
   NOTHING, so two copies arriving at once store one row);
 - an outbound SMS is a row queued before any gateway call (`queue`,
   `queue_rendered`); opt-out is enforced here, once, for every kind: a phone
   that sent STOP gets nothing but the STOP confirmation (`force=True`). The
   id is noted on the session, and handed over for sending right after the
   transaction commits (`app.db.hand_over_after_commit`);
-- a delivery report is recorded by gateway id (`record_delivery_report`);
-  queued rows of cancelled reminders are skipped
-  (`cancel_queued_of_reminders`); the dispatcher still stores its send
-  results on claimed rows itself (to move here with its split);
+- a send result is stored on the row the dispatcher claimed, only while the
+  claim is still the row's (`settle_claimed`); a delivery report is
+  recorded by gateway id (`record_delivery_report`); queued rows of
+  cancelled reminders are skipped (`cancel_queued_of_reminders`);
 - and the reads the channels need: the reply-cap count, the CLINIC paging.
 """
 
@@ -61,7 +61,11 @@ class QueuedMessage:
 def _inbound_insert(dialect: str):
     """Built once per dialect (values come as parameters)."""
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return dialect_insert(_table).on_conflict_do_nothing(index_elements=["external_id"]).returning(_c.id)
+    return (
+        dialect_insert(_table)
+        .on_conflict_do_nothing(index_elements=["gateway", "external_id"])
+        .returning(_c.id)
+    )
 
 
 def store_inbound(
@@ -71,14 +75,16 @@ def store_inbound(
     text: str,
     language: str,
     keyword: str | None,
+    gateway: str,
     external_id: str | None,
     shortcode: str | None = None,
     link_id: str | None = None,
     network_code: str | None = None,
     received_at: datetime | None = None,
 ) -> int | None:
-    """Store one inbound SMS; its id, or None when its gateway id is already
-    stored (a duplicate: nothing written)."""
+    """Store one inbound SMS that came in by `gateway`; its id, or None when
+    that gateway's message id is already stored (a duplicate: nothing
+    written)."""
     now = clock.now()
     info = count_segments(text)
     values = dict(
@@ -90,6 +96,7 @@ def store_inbound(
         channel=Channel.sms.value,
         language=language,
         keyword=keyword,
+        gateway=gateway,
         external_id=external_id,
         shortcode=shortcode,
         link_id=link_id,
@@ -103,9 +110,11 @@ def store_inbound(
     return session.execute(_inbound_insert(session.get_bind().dialect.name), values).scalar()
 
 
-def inbound_id(session: Session, external_id: str | None) -> int:
-    """The id of the inbound row stored for a gateway id."""
-    return session.exec(select(Message.id).where(Message.external_id == external_id)).one()
+def inbound_id(session: Session, gateway: str, external_id: str | None) -> int:
+    """The id of the inbound row stored for a gateway's message id."""
+    return session.exec(
+        select(Message.id).where(Message.gateway == gateway, Message.external_id == external_id)
+    ).one()
 
 
 _RECENT_REPLIES = select(func.count()).where(
@@ -249,7 +258,20 @@ def cancel_queued_of_reminders(session: Session, reminder_ids, reason: str) -> N
     )
 
 
-# ---------------------------------------------------------------- delivery reports
+# ---------------------------------------------------------------- send results and delivery reports
+
+
+def settle_claimed(session: Session, message_id: int, claim: str, **values) -> bool:
+    """Store a claimed row's send result (`values`: columns, or SQL such as
+    `attempts - 1`) and end the claim, only if the row is still `sending`
+    under `claim`: False when the lease was lost (another claim has it)."""
+    result = session.exec(
+        update(Message)
+        .where(Message.id == message_id, Message.status == MessageStatus.sending, Message.claimed_by == claim)
+        .values(claimed_by=None, claimed_until=None, updated_at=clock.now(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
 
 
 def record_delivery_report(

@@ -17,7 +17,7 @@ MAX_BACKOFF_SECONDS = 6 * 3600
 # How late a gateway call may start after its grant (a thread switch, a busy
 # CPU) and still never make a one-second window of call starts hold more than
 # the rate. Costs ~1 % of the rate; without it the limiter runs exactly at the
-# limit and one late thread makes 51 starts in a second at 50/s (measured).
+# limit and one late thread can make 51 starts in a second at 50/s.
 START_SLACK = 0.01
 _EPSILON = 1e-6  # a microsecond: float rounding must not make a sleep loop spin
 

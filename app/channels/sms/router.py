@@ -53,20 +53,22 @@ def handle_inbound_sms(
     phone: str,
     text: str,
     external_id: str | None,
+    gateway: str = "africastalking",
     shortcode: str | None = None,
     link_id: str | None = None,
     network_code: str | None = None,
     received_at: datetime | None = None,
     rollback_on_error: bool = True,
 ) -> InboundResult:
-    """Store one inbound SMS of `phone` (E.164) and queue its replies, in
+    """Store one inbound SMS of `phone` (E.164) that came in by `gateway`
+    (its message id there: `external_id`) and queue its replies, in
     `session`'s transaction, which the caller then commits (call it on a
     fresh session: after a handler bug the transaction is rolled back and
     the message stored again with a polite error reply; with
     `rollback_on_error=False` the error is raised instead, for a caller that
     handles several messages in one transaction and retries them alone).
 
-    A gateway id already stored is a duplicate: nothing is written or
+    A message id already stored for that gateway is a duplicate: nothing is written or
     queued, the first copy is returned."""
     # PostgreSQL text holds neither NUL nor a lone surrogate (argv of the simulator)
     text = (text or "").replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
@@ -77,6 +79,7 @@ def handle_inbound_sms(
         text=text,
         language=caller.language,
         keyword=match.keyword,
+        gateway=gateway,
         external_id=external_id,
         shortcode=shortcode,
         link_id=link_id,
@@ -85,7 +88,7 @@ def handle_inbound_sms(
     )
     inbound_id = message_log.store_inbound(session, **values)
     if inbound_id is None:
-        return _duplicate(session, phone, external_id)
+        return _duplicate(session, phone, gateway, external_id)
     ctx = SmsContext(session, settings, caller, match.args, inbound_id, match.keyword, match)
     try:
         _route(ctx)
@@ -97,7 +100,7 @@ def handle_inbound_sms(
         session.rollback()
         inbound_id = message_log.store_inbound(session, **values)
         if inbound_id is None:
-            return _duplicate(session, phone, external_id)
+            return _duplicate(session, phone, gateway, external_id)
         ctx = SmsContext(session, settings, caller, match.args, inbound_id, match.keyword, match)
         ctx.reply("error.generic")
     log.info(
@@ -112,9 +115,12 @@ def handle_inbound_sms(
     return InboundResult(inbound_id, ctx.reply_ids, False)
 
 
-def _duplicate(session: Session, phone: str, external_id: str | None) -> InboundResult:
-    existing = message_log.inbound_id(session, external_id)
-    log.info("duplicate inbound sms", extra={"phone": mask_phone(phone), "external_id": external_id})
+def _duplicate(session: Session, phone: str, gateway: str, external_id: str | None) -> InboundResult:
+    existing = message_log.inbound_id(session, gateway, external_id)
+    log.info(
+        "duplicate inbound sms",
+        extra={"phone": mask_phone(phone), "gateway": gateway, "external_id": external_id},
+    )
     return InboundResult(existing, [], True)
 
 

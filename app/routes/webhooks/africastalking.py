@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
+from app.channels.sms import inbox
 from app.channels.ussd import engine as ussd
 from app.db import sqlite_writer
 from app.domain import message_log
@@ -39,6 +40,7 @@ router = APIRouter(
     prefix="/webhooks/africastalking", tags=["webhooks"], dependencies=[Depends(require_webhook_token)]
 )
 MAX_USSD_BODY = 16_384  # a real step is a few hundred bytes
+
 
 def _known_shortcode(settings, to: str) -> bool:
     allowed = {s.strip() for s in settings.sms_shortcodes.split(",") if s.strip()}
@@ -60,7 +62,10 @@ async def incoming_sms(request: Request) -> JSONResponse:
         raise refuse(status.HTTP_400_BAD_REQUEST, f"to: unknown shortcode {form['to'][:32]!r}", path)
 
     try:
-        result = await request.app.state.sms_inbox.handle(
+        result = await run_in_threadpool(
+            inbox.receive,
+            request.app.state.session_factory,
+            settings,
             phone=phone,
             text=form["text"],
             external_id=form["id"],
@@ -86,7 +91,9 @@ async def delivery_report(request: Request) -> JSONResponse:
 
     new_status = DELIVERY_STATUS.get(form["status"])
     if new_status is None:
-        log.warning("unknown delivery status", extra={"status": form["status"][:40], "gateway_id": form["id"]})
+        log.warning(
+            "unknown delivery status", extra={"status": form["status"][:40], "gateway_id": form["id"]}
+        )
         return JSONResponse({"status": "ignored"})
 
     def store():

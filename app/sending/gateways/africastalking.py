@@ -88,7 +88,7 @@ class AfricasTalkingGateway:
         self.timeout = timeout
         self._sms = SMSService(username, api_key)
 
-    def send(self, phone: str, text: str) -> SendResult:
+    def send(self, phone: str, text: str, message_id: int | None = None) -> SendResult:
         try:
             answer = self._sms.send(
                 text, [phone], sender_id=self.sender_id, timeout=(min(3.05, self.timeout), self.timeout)

@@ -1,6 +1,8 @@
-"""What every outbound SMS gateway is: `send(phone, text)` returns a
-SendResult or raises GatewayError; `retryable` says whether trying again
-later may succeed (timeouts, 429, 5xx) or not (a rejected number).
+"""What every outbound SMS gateway is: `send(phone, text, message_id=None)`
+returns a SendResult or raises GatewayError; `retryable` says whether trying
+again later may succeed (timeouts, 429, 5xx) or not (a rejected number).
+`message_id` is our id of the message, for a gateway that reports delivery
+by the sender's id (Kannel); the others ignore it.
 
 `send` is synchronous (the Africa's Talking SDK is): the dispatcher runs it
 in worker threads, never on the event loop. Each gateway is one module of
@@ -29,4 +31,4 @@ class GatewayError(Exception):
 class Gateway(Protocol):
     name: str
 
-    def send(self, phone: str, text: str) -> SendResult: ...
+    def send(self, phone: str, text: str, message_id: int | None = None) -> SendResult: ...

@@ -18,7 +18,7 @@ class ConsoleGateway:
         self.stream = stream
         self._lock = threading.Lock()
 
-    def send(self, phone: str, text: str) -> SendResult:
+    def send(self, phone: str, text: str, message_id: int | None = None) -> SendResult:
         gateway_id = f"console-{uuid.uuid4().hex[:12]}"
         with self._lock:
             print(f"[sms to {phone}] {text}", file=self.stream or sys.stdout, flush=True)

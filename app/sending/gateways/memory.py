@@ -32,7 +32,7 @@ class MemoryGateway:
         self._lock = threading.Lock()
         self._counter = 0
 
-    def send(self, phone: str, text: str) -> SendResult:
+    def send(self, phone: str, text: str, message_id: int | None = None) -> SendResult:
         if self.latency:
             time.sleep(self.latency)
         with self._lock:

@@ -3,10 +3,9 @@ several processes (SPEC section 6, issue 6)."""
 
 from __future__ import annotations
 
-import bisect
 import multiprocessing
 import threading
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from time import monotonic
 from zoneinfo import ZoneInfo
 
@@ -22,8 +21,13 @@ from app.models import Message, MessageKind, MessageStatus, Reminder, ReminderKi
 from app.sending.dispatcher import Dispatcher
 from app.sending.gateways.base import GatewayError, SendResult
 from app.sending.gateways.memory import MemoryGateway
-from app.sending.pacing import START_SLACK, RateLimiter, backoff_seconds, quiet_until
-from tests.dispatch_support import dispatcher_process, insert_due_reminders, phone_for, read_sends
+from tests.dispatch_support import (
+    busiest_second,
+    dispatcher_process,
+    insert_due_reminders,
+    phone_for,
+    read_sends,
+)
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 PHONE = "+84912345678"
@@ -57,6 +61,12 @@ def make(settings, db, gateway):
         d.stop_background()
 
 
+def send_now(d: Dispatcher, ids) -> int:
+    """What a hand-over (`send_soon`) does, waited for: claim these ids if
+    still queued and due, and deliver them; how many the gateway took."""
+    return sum(d.delivery.deliver(row) for row in d.claims.queued(list(ids)))
+
+
 def add_reminder(
     session, phone=PHONE, due_at=None, key="reminder.custom_visit", params=None, **kw
 ) -> Reminder:
@@ -83,99 +93,6 @@ def out_messages(session) -> list[Message]:
     return list(session.exec(select(Message).where(Message.direction == "out").order_by(Message.id)).all())
 
 
-# ---------------------------------------------------------------- pure rules
-
-
-@pytest.mark.parametrize(
-    ("at", "window", "expected"),
-    [
-        (local(2026, 11, 23, 22, 30), "21:00-07:00", local(2026, 11, 24, 7)),  # evening: next morning
-        (local(2026, 11, 24, 3, 0), "21:00-07:00", local(2026, 11, 24, 7)),  # after midnight: this morning
-        (local(2026, 11, 24, 21, 0), "21:00-07:00", local(2026, 11, 25, 7)),  # the start is inside
-        (local(2026, 11, 24, 7, 0), "21:00-07:00", None),  # the end is outside
-        (local(2026, 11, 24, 12, 0), "21:00-07:00", None),
-        (local(2026, 11, 24, 12, 30), "12:00-13:30", local(2026, 11, 24, 13, 30)),  # same-day window
-        (local(2026, 11, 24, 14, 0), "12:00-13:30", None),
-    ],
-)
-def test_quiet_window_ends_at_the_next_local_end_even_across_midnight(at, window, expected):
-    start, end = (time.fromisoformat(p) for p in window.split("-"))
-    assert quiet_until(at.astimezone(UTC), (start, end), HCM) == (
-        expected.astimezone(UTC) if expected else None
-    )
-
-
-def test_no_quiet_window_means_never_quiet():
-    assert quiet_until(local(2026, 11, 24, 3, 0), None, HCM) is None
-
-
-def test_back_off_grows_exponentially_with_jitter():
-    for attempt in range(1, 6):
-        step = 30 * 2 ** (attempt - 1)
-        delays = {backoff_seconds(attempt, 30) for _ in range(20)}
-        assert all(step / 2 <= d <= step for d in delays)
-        assert len(delays) > 1  # jittered
-    assert backoff_seconds(50, 30) <= 6 * 3600
-
-
-def fake_limiter(rate):
-    """A limiter on a fake clock: time passes only while someone waits."""
-    fake = {"now": 100.0}
-
-    def sleep(seconds):
-        fake["now"] += seconds
-
-    return RateLimiter(rate, monotonic=lambda: fake["now"], sleep=sleep), fake
-
-
-def busiest_second(starts: list[float]) -> int:
-    """The most starts in any half-open one-second window."""
-    starts = sorted(starts)
-    return max((bisect.bisect_left(starts, s + 1.0) - i for i, s in enumerate(starts)), default=0)
-
-
-def test_rate_limiter_never_grants_faster_than_the_rate():
-    limiter, fake = fake_limiter(50)
-    grants, record = [], threading.Lock()
-
-    def take(n):
-        for _ in range(n):
-            assert limiter.acquire()
-            with record:
-                grants.append(fake["now"])
-
-    threads = [threading.Thread(target=take, args=(50,)) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    grants.sort()
-    assert len(grants) == 200
-    assert min(b - a for a, b in zip(grants, grants[1:], strict=False)) >= 1 / 50 - 1e-9
-    # the 51st grant after any grant comes more than 1 s + START_SLACK later: a
-    # call that starts up to START_SLACK after its grant never makes a second
-    # hold 51 starts
-    assert min(b - a for a, b in zip(grants, grants[50:], strict=False)) >= 1 + START_SLACK - 1e-9
-    late_first = [g + (START_SLACK if i % 50 == 0 else 0.0) for i, g in enumerate(grants)]
-    assert busiest_second(late_first) == 50
-    # ... and the slack costs little: 199 intervals in 199/50 s + 1 % a second
-    assert grants[-1] - grants[0] == pytest.approx(199 / 50 + 3 * START_SLACK)
-    # idle time builds up no burst
-    fake["now"] += 1000
-    start = fake["now"]
-    limiter.acquire()
-    limiter.acquire()
-    assert fake["now"] - start == pytest.approx(1 / 50)
-
-
-def test_a_stopped_rate_limiter_gives_no_more_grants():
-    stop = threading.Event()
-    limiter = RateLimiter(0.01)  # one grant per 100 s
-    assert limiter.acquire(stop)
-    threading.Timer(0.05, stop.set).start()
-    assert limiter.acquire(stop) is False
-
-
 class StartTimes(MemoryGateway):
     """Notes when each gateway call starts (real clock)."""
 
@@ -183,7 +100,7 @@ class StartTimes(MemoryGateway):
         super().__init__(latency=latency)
         self.starts: list[float] = []
 
-    def send(self, phone, text):
+    def send(self, phone, text, message_id=None):
         with self._lock:
             self.starts.append(monotonic())
         return super().send(phone, text)
@@ -272,7 +189,7 @@ def test_replies_are_not_held_by_quiet_hours(make, session, gateway, frozen_cloc
     frozen_clock(local(2026, 11, 23, 23, 30).astimezone(UTC))
     m = queue_message(session, phone=PHONE, text="reply", kind=MessageKind.reply)
     session.commit()
-    assert make(quiet_hours="21:00-07:00").send_now([m.id]) == 1
+    assert send_now(make(quiet_hours="21:00-07:00"), [m.id]) == 1
 
 
 def test_a_queued_reminder_message_retried_into_the_night_waits_too(make, session, gateway, frozen_clock):
@@ -300,8 +217,8 @@ def test_stop_at_night_means_no_reminder_in_the_morning(make, session, gateway, 
     frozen_clock(local(2026, 11, 23, 20, 59).astimezone(UTC))
     r = add_reminder(session)
     d = make(quiet_hours="21:00-07:00")
-    [row] = d._claim_due_reminders(10)
-    d._settle_batch([row])
+    [row] = d.claims.due_reminders(10)
+    d.reminders.settle([row])
     assert reload(session, r).status == ReminderStatus.sent
     frozen_clock(local(2026, 11, 23, 21, 0).astimezone(UTC))
     assert d.tick() == 0  # the message waits for the morning
@@ -355,11 +272,11 @@ def test_a_reminder_cancelled_while_claimed_sends_nothing(make, session, gateway
 
     r = add_reminder(session)
     d = make()
-    [row] = d._claim_due_reminders(10)
+    [row] = d.claims.due_reminders(10)
     assert row.id == r.id
     cancel_reminder(session, r.id, actor="test")
     session.commit()
-    d._settle_batch([row])
+    d.reminders.settle([row])
     assert reload(session, r).status == ReminderStatus.cancelled
     assert out_messages(session) == []
 
@@ -374,7 +291,7 @@ class FlakyGateway(MemoryGateway):
         super().__init__()
         self.errors = list(errors)
 
-    def send(self, phone, text):
+    def send(self, phone, text, message_id=None):
         if self.errors:
             raise self.errors.pop(0)
         return super().send(phone, text)
@@ -435,7 +352,7 @@ def test_a_non_retryable_error_fails_at_once(make, session):
 
 def test_gateway_status_and_id_are_stored(make, session):
     class Buffered(MemoryGateway):
-        def send(self, phone, text):
+        def send(self, phone, text, message_id=None):
             return SendResult(gateway_id="ATXid_1", status="buffered", cost="VND 250")
 
     m = queue_message(session, phone=PHONE, text="x", kind=MessageKind.notification)
@@ -448,7 +365,7 @@ def test_gateway_status_and_id_are_stored(make, session):
 # ---------------------------------------------------------------- claims
 
 
-def test_send_now_and_a_tick_at_once_send_each_message_once(make, session):
+def test_a_hand_over_and_a_tick_at_once_send_each_message_once(make, session):
     gw = MemoryGateway(latency=0.002)
     ids = []
     for i in range(60):
@@ -457,9 +374,9 @@ def test_send_now_and_a_tick_at_once_send_each_message_once(make, session):
     d1, d2 = make(gw), make(gw)
     results = []
     threads = [
-        threading.Thread(target=lambda: results.append(d1.send_now(ids))),
+        threading.Thread(target=lambda: results.append(send_now(d1, ids))),
         threading.Thread(target=lambda: results.append(d2.tick())),
-        threading.Thread(target=lambda: results.append(d2.send_now(ids[::-1]))),
+        threading.Thread(target=lambda: results.append(send_now(d2, ids[::-1]))),
     ]
     for t in threads:
         t.start()
@@ -495,7 +412,7 @@ def test_send_soon_claims_what_gathered_meanwhile_together(make, session, monkey
     claimed: list[list[int]] = []
     first_claim = threading.Event()
     release = threading.Event()
-    real = d._claim_ids
+    real = d.claims.queued
 
     def slow_claim(batch):
         claimed.append(sorted(batch))
@@ -504,7 +421,7 @@ def test_send_soon_claims_what_gathered_meanwhile_together(make, session, monkey
             release.wait(5)
         return real(batch)
 
-    monkeypatch.setattr(d, "_claim_ids", slow_claim)
+    monkeypatch.setattr(d.claims, "queued", slow_claim)
     d.send_soon(ids[:1])
     assert first_claim.wait(5)
     for i in range(1, 9, 2):
@@ -515,28 +432,27 @@ def test_send_soon_claims_what_gathered_meanwhile_together(make, session, monkey
     assert {m.status for m in out_messages(session)} == {MessageStatus.sent}
 
 
-def test_send_now_ignores_messages_not_queued(make, session, gateway):
+def test_a_hand_over_ignores_messages_not_queued(make, session, gateway):
     set_opt_out(session, PHONE, True)
     skipped = queue_message(session, phone=PHONE, text="x", kind=MessageKind.reply)
     session.commit()
     assert skipped.status == MessageStatus.skipped
     d = make()
-    assert d.send_now([skipped.id]) == 0
-    assert d.send_now([]) == 0
+    assert send_now(d, [skipped.id]) == 0
     assert gateway.sent == []
 
 
-def test_send_now_does_not_jump_a_back_off(make, session, frozen_clock):
+def test_a_hand_over_does_not_jump_a_back_off(make, session, frozen_clock):
     frozen_clock(datetime(2026, 11, 24, 3, 0, tzinfo=UTC))
     gw = FlakyGateway(GatewayError("HTTP 429", retryable=True))
     d = make(gw, retry_base_seconds=30.0)
     m = queue_message(session, phone=PHONE, text="reply", kind=MessageKind.reply)
     session.commit()
-    assert d.send_now([m.id]) == 0  # 429: back off
-    assert d.send_now([m.id]) == 0  # not before its time
+    assert send_now(d, [m.id]) == 0  # 429: back off
+    assert send_now(d, [m.id]) == 0  # not before its time
     assert reload(session, m).attempts == 1
     frozen_clock(reload(session, m).next_attempt_at)
-    assert d.send_now([m.id]) == 1
+    assert send_now(d, [m.id]) == 1
     assert gw.to(PHONE) == ["reply"]
 
 
@@ -556,9 +472,9 @@ def test_a_row_whose_lease_is_nearly_over_is_handed_back_not_sent(make, session,
     # call might outlast its lease, when another claim could send it again
     m = one_message_at(MORNING_UTC, session, frozen_clock)
     d = make()
-    [row] = d._claim_due_messages(10)
-    frozen_clock(d._send_by(row))
-    assert d._deliver(row) == 0
+    [row] = d.claims.due_messages(10)
+    frozen_clock(d.claims.send_by(row))
+    assert d.delivery.deliver(row) == 0
     m = reload(session, m)
     assert (m.status, m.attempts, m.claimed_by, gateway.sent) == (MessageStatus.queued, 0, None, [])
     assert d.tick() == 1 and gateway.to(PHONE) == ["x"]
@@ -567,14 +483,14 @@ def test_a_row_whose_lease_is_nearly_over_is_handed_back_not_sent(make, session,
 def test_an_old_claim_changes_nothing_once_the_row_was_claimed_again(make, session, gateway, frozen_clock):
     m = one_message_at(MORNING_UTC, session, frozen_clock)
     d = make()
-    [old] = d._claim_due_messages(10)  # e.g. a send_now stuck behind a burst
+    [old] = d.claims.due_messages(10)  # e.g. a hand-over stuck behind a burst
     frozen_clock(MORNING_UTC + timedelta(seconds=d.settings.claim_lease_seconds + 1))
-    [new] = d._claim_due_messages(10)  # the same process's tick takes it again
+    [new] = d.claims.due_messages(10)  # the same process's tick takes it again
     assert new.claim != old.claim
-    assert d._deliver(old) == 0  # past its time: not sent, and the release is not its to make
+    assert d.delivery.deliver(old) == 0  # past its time: not sent, and the release is not its to make
     m = reload(session, m)
     assert (m.status, m.claimed_by, m.attempts) == (MessageStatus.sending, new.claim, 2)
-    assert d._deliver(new) == 1
+    assert d.delivery.deliver(new) == 1
     assert gateway.to(PHONE) == ["x"]
     assert reload(session, m).status == MessageStatus.sent
 
@@ -587,8 +503,8 @@ def test_rows_of_a_dead_dispatcher_are_taken_again_after_the_lease(make, session
         queue_message(session, phone=phone_for(i), text="x", kind=MessageKind.notification)
     session.commit()
     dead = make()
-    assert len(dead._claim_due_reminders(10)) == 3
-    assert len(dead._claim_due_messages(10)) == 3  # ... and the process dies here
+    assert len(dead.claims.due_reminders(10)) == 3
+    assert len(dead.claims.due_messages(10)) == 3  # ... and the process dies here
 
     alive = make()
     assert alive.tick() == 0  # leases still running: nothing taken twice

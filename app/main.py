@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import logging
 from contextlib import asynccontextmanager
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,10 +22,14 @@ from app.domain.errors import DomainError
 from app.metrics import build_registry
 from app.routes import api, health, metrics
 from app.routes.webhooks import africastalking as africastalking_webhooks
+from app.routes.webhooks import kannel as kannel_webhooks
+from app.routes.webhooks import medic_gateway as medic_gateway_webhooks
 from app.sending.dispatcher import Dispatcher
 from app.sending.gateways.africastalking import AfricasTalkingGateway
 from app.sending.gateways.base import Gateway
 from app.sending.gateways.console import ConsoleGateway
+from app.sending.gateways.kannel import KannelGateway
+from app.sending.gateways.medic_gateway import MedicGateway
 from app.sending.gateways.memory import MemoryGateway
 
 log = logging.getLogger("hen.app")
@@ -57,6 +62,18 @@ def build_gateway(settings: Settings) -> Gateway:
             sender_id=settings.at_sender_id or None,
             timeout=settings.gateway_timeout_seconds,
         )
+    if settings.sms_gateway == "kannel":
+        token = urlencode({"token": settings.webhook_token})
+        return KannelGateway(
+            sendsms_url=settings.kannel_sendsms_url,
+            username=settings.kannel_username,
+            password=settings.kannel_password,
+            sender=settings.kannel_from or None,
+            dlr_url=f"{settings.public_base_url.rstrip('/')}/webhooks/kannel/delivery?{token}",
+            timeout=settings.gateway_timeout_seconds,
+        )
+    if settings.sms_gateway == "medic-gateway":
+        return MedicGateway()  # the phone polls /webhooks/medic-gateway for its messages
     return ConsoleGateway()
 
 
@@ -124,7 +141,7 @@ def create_app(
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
     app.state.metrics_registry = build_registry(engine)
-    for module in (health, metrics, africastalking_webhooks, api):
+    for module in (health, metrics, africastalking_webhooks, kannel_webhooks, medic_gateway_webhooks, api):
         app.include_router(module.router)
     return app
 

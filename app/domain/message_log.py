@@ -10,7 +10,8 @@
   transaction commits (`app.db.hand_over_after_commit`);
 - a send result is stored on the row the dispatcher claimed, only while the
   claim is still the row's (`settle_claimed`); a delivery report is
-  recorded by gateway id (`record_delivery_report`); queued rows of
+  recorded by gateway id (`record_delivery_report`), or by our id for a
+  gateway that numbers messages by ours (`record_status`); queued rows of
   cancelled reminders are skipped (`cancel_queued_of_reminders`);
 - and the reads the channels need: the reply-cap count, the CLINIC paging.
 """
@@ -22,7 +23,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import bindparam, case, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
@@ -263,11 +264,16 @@ def cancel_queued_of_reminders(session: Session, reminder_ids, reason: str) -> N
 
 def settle_claimed(session: Session, message_id: int, claim: str, **values) -> bool:
     """Store a claimed row's send result (`values`: columns, or SQL such as
-    `attempts - 1`) and end the claim, only if the row is still `sending`
-    under `claim`: False when the lease was lost (another claim has it)."""
+    `attempts - 1`) and end the claim, only if the row is still under
+    `claim`: False when the lease was lost (another claim has it). A
+    delivery report that came in before the send's own answer was stored
+    (Kannel's can) keeps the status it set."""
+    status = values.pop("status", None)
+    if status is not None:
+        values["status"] = case((Message.status == MessageStatus.sending, status), else_=Message.status)
     result = session.exec(
         update(Message)
-        .where(Message.id == message_id, Message.status == MessageStatus.sending, Message.claimed_by == claim)
+        .where(Message.id == message_id, Message.claimed_by == claim)
         .values(claimed_by=None, claimed_until=None, updated_at=clock.now(), **values)
         .execution_options(synchronize_session=False)
     )
@@ -275,20 +281,25 @@ def settle_claimed(session: Session, message_id: int, claim: str, **values) -> b
 
 
 def record_delivery_report(
-    session: Session, *, gateway_id: str, status: MessageStatus, failure_reason: str | None = None
+    session: Session,
+    *,
+    status: MessageStatus,
+    gateway_id: str | None = None,
+    message_id: int | None = None,
+    failure_reason: str | None = None,
 ) -> Message | None:
-    """Record a delivery report on the outbound message with `gateway_id`.
-    Returns the message, or None when no message has that id (logged: the
-    gateway retries reports it does not get a 200 for, so the caller still
-    answers 200). A late intermediate report (`sent` after `delivered`)
-    never overwrites a final status."""
-    message = session.exec(
-        select(Message).where(Message.gateway_id == gateway_id, Message.direction == Direction.outbound)
-    ).first()
+    """Record a delivery report on the outbound message with `gateway_id`
+    (the gateway's id), or with our `message_id` (a gateway that reports by
+    the sender's id: Kannel). Returns the message, or None when there is no
+    such message (logged: the gateway retries reports it does not get a 200
+    for, so the caller still answers 200). A late intermediate report
+    (`sent` after `delivered`) never overwrites a final status."""
+    found = Message.id == message_id if message_id is not None else Message.gateway_id == gateway_id
+    message = session.exec(select(Message).where(found, Message.direction == Direction.outbound)).first()
     if message is None:
         log.warning(
             "delivery report for an unknown message",
-            extra={"gateway_id": gateway_id[:128], "status": str(status)},
+            extra={"gateway_id": (gateway_id or str(message_id))[:128], "status": str(status)},
         )
         return None
     conditions = [Message.id == message.id]
@@ -301,6 +312,47 @@ def record_delivery_report(
     session.refresh(message)
     log.info(
         "delivery report",
-        extra={"phone": mask_phone(message.phone), "gateway_id": gateway_id[:128], "status": message.status},
+        extra={"phone": mask_phone(message.phone), "message_id": message.id, "status": message.status},
     )
     return message
+
+
+def record_status(
+    session: Session, *, message_id: int, gateway: str, status: MessageStatus, reason: str | None = None
+) -> str:
+    """Record a status `gateway` reports for one of our outbound messages
+    by our id (a gateway that numbers messages by ours: medic-gateway), and
+    end any claim on it. Returns what happened: `recorded`, `unknown` (no
+    outbound message of ours with that id went out through `gateway`),
+    `repeated` (the status it already has) or `final` (it has a final status,
+    which nothing overwrites). Only `recorded` wrote anything; the others are
+    logged: a gateway resends what it gets no 200 for, so the caller still
+    answers 200. A failure keeps `reason` in `error`; any other status notes
+    when the message left (`sent_at`, if not yet)."""
+    where = (_c.id == message_id, _c.gateway == gateway, _c.direction == Direction.outbound.value)
+    current = session.execute(select(_c.status, _c.phone).where(*where)).first()
+    extra = {"message_id": message_id, "gateway": gateway, "status": str(status)}
+    if current is None:
+        log.warning("status for an unknown message", extra=extra)
+        return "unknown"
+    extra["phone"] = mask_phone(current.phone)
+    if current.status in FINAL_STATUSES or current.status == status:
+        outcome = "final" if current.status in FINAL_STATUSES else "repeated"
+        log.info(f"status {outcome}: not recorded", extra={**extra, "stored": current.status})
+        return outcome
+    now = clock.now()
+    values: dict = {"status": status.value, "claimed_by": None, "claimed_until": None, "updated_at": now}
+    if status in _FAILED_STATUSES:
+        values["error"] = (reason or str(status))[:500]
+    else:
+        values["sent_at"] = func.coalesce(_c.sent_at, now)
+    result = session.execute(
+        update(_table)
+        .where(*where, _c.status.not_in([s.value for s in FINAL_STATUSES]), _c.status != status.value)
+        .values(**values)
+    )
+    if result.rowcount != 1:  # changed meanwhile, by another request of the gateway
+        log.info("status changed meanwhile: not recorded", extra=extra)
+        return "repeated"
+    log.info("status recorded", extra=extra)
+    return "recorded"

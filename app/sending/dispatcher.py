@@ -17,6 +17,11 @@ the claimed-but-unsent rows back for the next process.
 
 The rate limiter is per process: a web process with DISPATCH_IN_PROCESS and
 a `hen dispatcher` beside it may together send up to twice the rate.
+
+A gateway that fetches its messages (`pulls`: a phone that polls) is never
+called: the tick only expires codes and turns due reminders into messages,
+`send_soon` does nothing, and each poll takes the due messages by the same
+rules (`hand_out`, in `app.sending.hand_out`).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from app.sending.claims import ClaimedMessage, Claims
 from app.sending.delivery import Delivery
 from app.sending.due_reminders import DueReminders
 from app.sending.gateways.base import Gateway
+from app.sending.hand_out import HandOut
 
 log = logging.getLogger("hen.dispatcher")
 
@@ -55,6 +61,8 @@ class Dispatcher:
         self.worker_id = self.claims.worker_id
         self.delivery = Delivery(factory, gateway, settings, self.claims, self._stop)
         self.reminders = DueReminders(factory, settings, self.claims, self._stop)
+        self.pulls = bool(getattr(gateway, "pulls", False))  # the gateway fetches its messages
+        self.handing = HandOut(factory, settings, self.claims, gateway.name)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._scheduler: BackgroundScheduler | None = None
@@ -72,6 +80,11 @@ class Dispatcher:
         if self._stop.is_set():
             return 0
         self._expire_codes()
+        if self.pulls:  # the polls take the messages: only feed the outbox
+            batch = self.settings.dispatch_batch_size
+            while not self._stop.is_set() and self.reminders.convert(batch) == batch:
+                pass
+            return 0
         window = self._window()
         sent = claimed = 0
         inflight: set[Future] = set()
@@ -134,7 +147,7 @@ class Dispatcher:
         webhooks answered meanwhile are claimed together, in one statement,
         and sent by the pool like any other claim."""
         ids = [int(i) for i in ids]
-        if not ids or self._stop.is_set():
+        if not ids or self._stop.is_set() or self.pulls:  # pulled: the next poll takes them
             return
         with self._soon_lock:
             self._soon.extend(ids)
@@ -167,6 +180,15 @@ class Dispatcher:
     def _sent_soon(self, send: Future) -> None:
         with self._soon_lock:
             self._soon_sends.discard(send)
+
+    def hand_out(self, limit: int) -> list[ClaimedMessage]:
+        """For a gateway that fetches its messages: up to `limit` due
+        messages to give it now, claimed and marked as handed to it (see
+        `app.sending.hand_out`). Nothing for a gateway we push to (the
+        dispatcher sends those itself) or while stopping."""
+        if not self.pulls or self._stop.is_set():
+            return []
+        return self.handing.hand_out(limit)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until every `send_soon` so far is claimed and the gateway

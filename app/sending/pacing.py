@@ -1,6 +1,7 @@
 """When an outbound message may go: quiet hours, back-off after a gateway
-failure, and the send rate. Pure rules and one small thread-safe limiter;
-the dispatcher (app.sending.dispatcher) applies them."""
+failure, and the send rate. Pure rules and two small thread-safe limiters
+(for a gateway we call, for one that polls); the dispatcher
+(app.sending.dispatcher) applies them."""
 
 from __future__ import annotations
 
@@ -100,3 +101,41 @@ class RateLimiter:
                     stop.wait(wait_for)
                 else:
                     self._sleep(wait_for)
+
+
+class BatchAllowance:
+    """The send rate for a gateway that takes a batch in one answer (a
+    phone that polls about once a minute, then sends what it got one after
+    another as fast as its radio goes): no gap between two calls can be kept
+    there, only the average. `rate` messages a second accrue while none are
+    taken, up to `depth` (one batch); a poll takes what has accrued (a token
+    bucket, full at the start). Over any t seconds at most `rate * t + depth`
+    are taken. Thread-safe; never waits. `monotonic` is injectable for tests."""
+
+    def __init__(self, rate: float, depth: int, monotonic: Callable[[], float] = time.monotonic):
+        self.rate = rate
+        self.depth = max(1, depth)
+        self._monotonic = monotonic
+        self._tokens = float(self.depth)
+        self._at: float | None = None
+        self._lock = threading.Lock()
+
+    def _refill(self) -> None:
+        now = self._monotonic()
+        if self._at is not None:
+            self._tokens = min(float(self.depth), self._tokens + max(now - self._at, 0.0) * self.rate)
+        self._at = now
+
+    def available(self) -> int:
+        """How many a take could have now."""
+        with self._lock:
+            self._refill()
+            return int(self._tokens + _EPSILON)
+
+    def try_acquire(self, n: int = 1) -> int:
+        """Take up to `n` now: how many were granted (0 when none accrued)."""
+        with self._lock:
+            self._refill()
+            granted = max(0, min(n, int(self._tokens + _EPSILON)))
+            self._tokens -= granted
+            return granted

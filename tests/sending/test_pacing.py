@@ -100,3 +100,80 @@ def test_a_stopped_rate_limiter_gives_no_more_grants():
     assert limiter.acquire(stop)
     threading.Timer(0.05, stop.set).start()
     assert limiter.acquire(stop) is False
+
+
+# ---------------------------------------------------------------- a gateway that polls: the allowance
+
+
+def fake_allowance(rate, depth):
+    """An allowance on a fake clock that moves only when the test moves it."""
+    from app.sending.pacing import BatchAllowance
+
+    fake = {"now": 100.0}
+    return BatchAllowance(rate, depth, monotonic=lambda: fake["now"]), fake
+
+
+def test_the_allowance_starts_with_one_batch_and_never_waits():
+    allowance, fake = fake_allowance(1, 20)
+    assert allowance.available() == 20
+    assert allowance.try_acquire(25) == 20  # one batch, no more
+    assert allowance.try_acquire(5) == 0  # nothing accrued: nothing, at once
+    assert allowance.try_acquire(0) == 0
+    fake["now"] += 60  # a minute later (Android's shortest poll interval)
+    assert allowance.available() == 20  # 60 accrued at 1 a second, but no more than a batch
+    assert allowance.try_acquire(7) == 7
+    assert allowance.try_acquire(20) == 13
+
+
+def test_the_allowance_accrues_at_the_rate():
+    allowance, fake = fake_allowance(10, 20)
+    assert allowance.try_acquire(20) == 20
+    fake["now"] += 0.55
+    assert allowance.try_acquire(20) == 5
+    fake["now"] += 0.05  # the half message left over, and half another
+    assert allowance.try_acquire(20) == 1
+    slow, fake_slow = fake_allowance(0.05, 20)  # 3 a minute
+    assert slow.try_acquire(20) == 20
+    fake_slow["now"] += 60
+    assert slow.try_acquire(20) == 3
+
+
+def test_over_any_period_the_allowance_gives_at_most_the_rate_plus_one_batch():
+    import random
+
+    rng = random.Random(7)
+    allowance, fake = fake_allowance(2, 5)
+    takes: list[tuple[float, int]] = []
+    for _ in range(500):
+        fake["now"] += rng.choice([0.0, 0.1, 0.7, 3.0, 60.0])
+        takes.append((fake["now"], allowance.try_acquire(rng.randint(1, 8))))
+    for i, (start, _) in enumerate(takes):
+        total = 0
+        for at, n in takes[i:]:
+            total += n
+            assert total <= 2 * (at - start) + 5 + 1e-9
+    steady, fake_steady = fake_allowance(2, 5)
+    total = 0
+    for _ in range(200):  # a poll every half second for 100 s, always wanting more
+        fake_steady["now"] += 0.5
+        total += steady.try_acquire(8)
+    assert total == 5 + 199  # the rate is reached: the batch it starts with, then 2 a second
+
+
+def test_the_allowance_is_shared_safely_between_threads():
+    allowance, _ = fake_allowance(1, 50)  # the fake clock stands still: 50 in all
+    taken: list[int] = []
+    lock = threading.Lock()
+
+    def take():
+        for _ in range(40):
+            n = allowance.try_acquire(1)
+            with lock:
+                taken.append(n)
+
+    threads = [threading.Thread(target=take) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(taken) == 50

@@ -28,32 +28,15 @@ from app.models import (
     ReferralCode,
     Reminder,
     ReminderStatus,
-    Worker,
 )
+from tests.factories import issue_code
 
 ATTEMPTS = 50
 
 
-def _issue_vct(demo, settings) -> ReferralCode:
-    """A VCT code of the demo worker for a client phone, committed."""
-    worker = demo.exec(select(Worker).where(Worker.phone == DEMO_WORKER_PHONE)).one()
-    row = codes.issue_code(
-        demo,
-        settings,
-        service="VCT",
-        worker=worker,
-        client_phone="+84912345678",
-        clinic_id=None,
-        channel=Channel.sms,
-        actor="test",
-    )
-    demo.commit()
-    return row
-
-
 @pytest.mark.postgres_only
 def test_fifty_concurrent_redeems_of_one_code_make_exactly_one_redemption(demo, settings, database_url):
-    row = _issue_vct(demo, settings)
+    row = issue_code(demo, settings, commit=True)
     vct_clinics = [
         c.id
         for c in demo.exec(select(Clinic).order_by(Clinic.id))
@@ -104,7 +87,7 @@ BOOKINGS = 8
 
 @pytest.mark.postgres_only
 def test_bookings_of_one_code_at_the_same_moment_leave_one_upcoming_appointment(demo, settings, database_url):
-    row = _issue_vct(demo, settings)
+    row = issue_code(demo, settings, commit=True)
     clinic_id = next(c.id for c in demo.exec(select(Clinic)) if clinics.offers(demo, c.id, row.service_id))
     engine = make_engine(database_url, pool_size=BOOKINGS, max_overflow=0)
     factory = session_factory(engine)

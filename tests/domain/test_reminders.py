@@ -13,11 +13,10 @@ from app.db import session_factory
 from app.domain import reminders
 from app.domain.errors import InvalidPhone, NotFound
 from app.domain.message_log import queue as queue_message
-from app.messages import catalogue, languages, placeholders, render
 from app.models import (
     Appointment,
     AppointmentStatus,
-    Clinic,
+    Channel,
     CodeState,
     Message,
     MessageKind,
@@ -26,14 +25,13 @@ from app.models import (
     Reminder,
     ReminderKind,
     ReminderStatus,
-    Service,
 )
 from app.sending.dispatcher import Dispatcher
 from app.sending.gateways.memory import MemoryGateway
 from tests.discretion import assert_discreet
+from tests.factories import CLIENT, clinic_named, issue_code, service_with_code
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
-CLIENT = "+84912345678"
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)  # 10:00 in Hanoi
 
 
@@ -43,20 +41,12 @@ def now(frozen_clock):
     return NOW
 
 
-def service(session, code="VCT") -> Service:
-    return session.exec(select(Service).where(Service.code == code)).one()
-
-
-def clinic(session) -> Clinic:
-    return session.exec(select(Clinic).where(Clinic.display_name == "Phong kham Him Lam")).one()
-
-
 def make_code(
     session, *, phone=CLIENT, svc="VCT", expires_in=timedelta(days=30), digits="48215093"
 ) -> ReferralCode:
     row = ReferralCode(
         code=digits,
-        service_id=service(session, svc).id,
+        service_id=service_with_code(session, svc).id,
         client_phone=phone,
         state=CodeState.issued,
         issued_at=clock.now(),
@@ -68,7 +58,7 @@ def make_code(
 
 
 def make_appointment(session, starts_at: datetime) -> Appointment:
-    row = Appointment(client_phone=CLIENT, clinic_id=clinic(session).id, starts_at=starts_at)
+    row = Appointment(client_phone=CLIENT, clinic_id=clinic_named(session).id, starts_at=starts_at)
     session.add(row)
     session.flush()
     return row
@@ -78,31 +68,6 @@ def dispatcher(db, settings, gateway, **overrides) -> Dispatcher:
     values = {"quiet_hours": "", "send_rate_per_second": 1000.0, "retry_base_seconds": 0.0}
     values.update(overrides)
     return Dispatcher(session_factory(db), gateway, settings.model_copy(update=values))
-
-
-# ---------------------------------------------------------------- catalogue
-
-
-def test_every_reminder_text_exists_in_every_language_and_is_discreet():
-    keys = {k for k in catalogue("en") if k.startswith("reminder.")}
-    assert {
-        "reminder.code_expiry",
-        "reminder.appointment_day_before",
-        "reminder.appointment_soon",
-        "reminder.retest",
-    } <= keys
-    assert any(k.startswith("reminder.custom_") for k in keys)
-    for lang in languages():
-        for key in keys:
-            text = catalogue(lang)[key]
-            assert placeholders(text) == placeholders(catalogue("en")[key]), (lang, key)
-            assert_discreet(text)
-            filled = render(
-                key, lang, code="4821-5093", date="24/12/2026", clinic="Phong kham Him Lam", time="08:30"
-            )
-            assert_discreet(filled)
-            if lang == "vi-ascii":
-                assert filled.isascii()
 
 
 # ---------------------------------------------------------------- code expiry
@@ -119,27 +84,11 @@ def test_code_expiry_nudge_is_due_on_a_morning_days_before_expiry(demo, settings
     assert reminders.schedule_code_expiry_nudge(demo, settings, code).id == r.id  # once only
 
 
-def issue_vct_code(session, settings):
-    from app.domain.codes import issue_code
-    from app.models import Channel
-
-    return issue_code(
-        session,
-        settings,
-        service="VCT",
-        worker=None,
-        client_phone=CLIENT,
-        clinic_id=None,
-        channel=Channel.api,
-        actor="test",
-    )
-
-
 def test_the_client_gets_the_expiry_nudge_in_the_morning_three_days_before_the_last_day(
     demo, db, settings, now, frozen_clock
 ):
     # issued Tuesday 24/11 10:00 local, valid through 24/12 (30 days, VCT)
-    code = issue_vct_code(demo, settings)
+    code = issue_code(demo, settings, worker=None, channel=Channel.api)
     demo.commit()
     assert code.expires_at == datetime(2026, 12, 24, 23, 59, 59, tzinfo=HCM)
     gateway = MemoryGateway()
@@ -158,7 +107,7 @@ def test_the_client_gets_the_expiry_nudge_in_the_morning_three_days_before_the_l
 
 def test_with_no_days_of_notice_the_nudge_goes_the_morning_of_the_last_day(demo, db, settings, now):
     settings = settings.model_copy(update={"code_expiry_nudge_days": 0})
-    code = issue_vct_code(demo, settings)
+    code = issue_code(demo, settings, worker=None, channel=Channel.api)
     [nudge] = demo.exec(select(Reminder).where(Reminder.code_id == code.id)).all()
     assert nudge.due_at == datetime(2026, 12, 24, 8, 0, tzinfo=HCM)
     assert nudge.due_at < code.expires_at
@@ -255,7 +204,7 @@ def test_an_appointment_cancelled_behind_the_reminders_back_is_not_reminded(demo
 def test_retest_after_a_vct_redemption_at_the_morning_hour(demo, settings, now):
     code = make_code(demo)
     r = reminders.schedule_retest(demo, settings, code, NOW)
-    days = service(demo).retest_after_days or settings.retest_after_days
+    days = service_with_code(demo).retest_after_days or settings.retest_after_days
     expected_day = NOW.astimezone(HCM).date() + timedelta(days=days)
     assert r.kind == ReminderKind.retest and r.text_key == "reminder.retest"
     assert r.due_at == datetime.combine(expected_day, datetime.min.time(), tzinfo=HCM).replace(
@@ -265,7 +214,7 @@ def test_retest_after_a_vct_redemption_at_the_morning_hour(demo, settings, now):
 
 
 def test_retest_uses_the_setting_when_vct_has_no_days_and_none_for_other_services(demo, settings, now):
-    vct = service(demo)
+    vct = service_with_code(demo)
     vct.retest_after_days = None
     demo.add(vct)
     code = make_code(demo)
@@ -299,12 +248,11 @@ def test_redemption_cancels_the_codes_reminders_through_the_domain(demo, setting
 
 def test_redeeming_a_code_cancels_its_nudge_and_schedules_the_retest(demo, settings, now):
     from app.domain.codes import redeem_code
-    from app.models import Channel
 
-    code = issue_vct_code(demo, settings)
+    code = issue_code(demo, settings, worker=None, channel=Channel.api)
     [nudge] = demo.exec(select(Reminder).where(Reminder.code_id == code.id)).all()
     assert nudge.kind == ReminderKind.code_expiry
-    redeem_code(demo, settings, code.code, clinic=clinic(demo), channel=Channel.api, actor="test")
+    redeem_code(demo, settings, code.code, clinic=clinic_named(demo), channel=Channel.api, actor="test")
     demo.commit()
     demo.expire_all()
     rows = {r.kind: r for r in demo.exec(select(Reminder).where(Reminder.code_id == code.id)).all()}

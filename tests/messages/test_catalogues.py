@@ -1,11 +1,20 @@
 """The catalogues: same keys and placeholders in every language, discreet
-words only, GSM-7 for vi-ascii, and the segment arithmetic of SPEC 3."""
+words only, GSM-7 for vi-ascii, the segment arithmetic of SPEC 3, reminder
+texts and plain-ASCII USSD texts."""
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.messages import GSM7_BASIC, GSM7_EXTENSION, catalogue, count_segments, languages, placeholders
+from app.messages import (
+    GSM7_BASIC,
+    GSM7_EXTENSION,
+    catalogue,
+    count_segments,
+    languages,
+    placeholders,
+    render,
+)
 from tests.discretion import assert_discreet, sensitive_words
 
 LANGUAGES = languages()
@@ -123,3 +132,37 @@ def test_segments_follow_the_gsm7_and_ucs2_rules_for_any_text(text):
     segments = 1 if units <= single else -(-units // multi)
     info = count_segments(text)
     assert (info.encoding, info.units, info.segments) == (encoding, units, segments)
+
+
+# ---------------------------------------------------------------- reminders and USSD
+
+
+def test_every_reminder_text_exists_in_every_language_and_is_discreet():
+    keys = {k for k in catalogue("en") if k.startswith("reminder.")}
+    assert {
+        "reminder.code_expiry",
+        "reminder.appointment_day_before",
+        "reminder.appointment_soon",
+        "reminder.retest",
+    } <= keys
+    assert any(k.startswith("reminder.custom_") for k in keys)
+    for lang in languages():
+        for key in keys:
+            text = catalogue(lang)[key]
+            assert placeholders(text) == placeholders(catalogue("en")[key]), (lang, key)
+            assert_discreet(text)
+            filled = render(
+                key, lang, code="4821-5093", date="24/12/2026", clinic="Phong kham Him Lam", time="08:30"
+            )
+            assert_discreet(filled)
+            if lang == "vi-ascii":
+                assert filled.isascii()
+
+
+@pytest.mark.parametrize("language", languages())
+def test_ussd_catalogue_texts_are_plain_ascii_in_every_language(language):
+    texts = {k: v for k, v in catalogue(language).items() if k.startswith("ussd.")}
+    assert texts
+    for key, text in texts.items():
+        assert text.isascii(), f"{language}:{key} is not ASCII: {text!r}"
+        assert_discreet(text)

@@ -1,5 +1,7 @@
-"""Every admin API route against every role: 401 without a valid key, 403
-for a role that may not act, anything else for the roles that may."""
+"""The admin API as a whole (`app.routes.api`): every route against every
+role (401 without a valid key, 403 for a role that may not act, anything
+else for the roles that may), errors documented, and a bad request is a
+clear JSON error."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from app.routes.deps import API_ERRORS
-from tests.api_support import API, make_keys
+from tests.factories import API, make_keys
 
 ROLES = ("admin", "viewer", "clinic")
 A, R, C, ANY = {"admin"}, {"admin", "viewer"}, {"admin", "clinic"}, set(ROLES)
@@ -113,3 +115,46 @@ def test_errors_are_documented_with_the_detail_shape(app):
             for status in API_ERRORS:
                 schema = op["responses"][str(status)]["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/ErrorDetail"}, (method, path, status)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("GET", "/services/999", {}, 404),
+        ("GET", "/clinics/999", {}, 404),
+        ("GET", "/workers/999", {}, 404),
+        ("PATCH", "/workers/999", {"json": {"name": "x"}}, 404),
+        ("GET", "/services/abc", {}, 422),
+        ("GET", "/services", {"params": {"limit": 10**9}}, 422),
+        ("GET", "/services", {"params": {"limit": 0}}, 422),
+        ("GET", "/workers", {"params": {"offset": -1}}, 422),
+        (
+            "POST",
+            "/services",
+            {"content": b"{not json", "headers": {"content-type": "application/json"}},
+            422,
+        ),
+        (
+            "POST",
+            "/services",
+            {"json": {"code": "OK", "name": "n", "display_name": "d", "expiry_days": "many"}},
+            422,
+        ),
+        (
+            "POST",
+            "/services",
+            {"json": {"code": "OK", "name": "n", "display_name": "d", "colour": "red"}},
+            422,
+        ),
+        ("POST", "/services", {"json": {"code": "OK", "name": "n" * 500, "display_name": "d"}}, 422),
+        ("POST", "/workers", {"json": ["not", "an", "object"]}, 422),
+        ("PATCH", "/workers/1", {"json": {"name": None}}, 422),
+        ("GET", "/workers", {"params": [("district", "A"), ("district", "B")]}, 422),
+    ],
+)
+def test_bad_requests_get_a_clear_json_error(client, keys, method, path, kwargs, status):
+    headers = {**keys.admin, **kwargs.pop("headers", {})}
+    r = client.request(method, API + path, headers=headers, **kwargs)
+    assert r.status_code == status, r.text
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and detail

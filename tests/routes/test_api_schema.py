@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 
 from app.config import load_settings
 from app.main import create_app
-from tests.api_support import API, make_keys
+from tests.factories import API, make_keys
 
 _schema_only_app = create_app(
     load_settings(_env_file=None, DATABASE_URL="sqlite://", SMS_GATEWAY="memory", DISPATCH_IN_PROCESS=False)

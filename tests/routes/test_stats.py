@@ -21,8 +21,8 @@ from app.models import (
     Service,
     Worker,
 )
-from tests.api_support import API, make_keys, service_id
 from tests.conftest import make_settings
+from tests.factories import API, make_keys, service_id
 
 
 def at(day: str, hour: int = 3) -> datetime:

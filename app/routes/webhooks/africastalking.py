@@ -21,17 +21,14 @@ import time
 
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
-from app.channels.sms import inbox
 from app.channels.ussd import engine as ussd
 from app.db import sqlite_writer
-from app.domain import message_log
-from app.domain.errors import InvalidPhone
-from app.domain.phones import mask_phone, normalize_phone
+from app.domain.phones import mask_phone
 from app.routes.deps import require_webhook_token
 from app.routes.webhooks.forms import read_form, refuse
+from app.routes.webhooks.inbound import receive_sms, record_report, sender_phone
 from app.sending.gateways.africastalking import DELIVERY_FIELDS, DELIVERY_STATUS, SMS_FIELDS, USSD_FIELDS
 
 log = logging.getLogger("hen.webhooks")
@@ -54,28 +51,22 @@ async def incoming_sms(request: Request) -> JSONResponse:
     path = request.url.path
     if not form["id"]:
         raise refuse(status.HTTP_400_BAD_REQUEST, "id: must not be empty", path)
-    try:
-        phone = normalize_phone(form["from"], settings.default_region)
-    except InvalidPhone:
-        raise refuse(status.HTTP_400_BAD_REQUEST, "from: not a valid phone number", path) from None
+    phone = sender_phone(request, form["from"])
     if not _known_shortcode(settings, form["to"]):
         raise refuse(status.HTTP_400_BAD_REQUEST, f"to: unknown shortcode {form['to'][:32]!r}", path)
 
-    try:
-        result = await run_in_threadpool(
-            inbox.receive,
-            request.app.state.session_factory,
-            settings,
-            phone=phone,
-            text=form["text"],
-            external_id=form["id"],
-            shortcode=form["to"],
-            link_id=form.get("linkId") or None,
-            network_code=form.get("networkCode") or None,
-        )
-    except OperationalError:
-        log.exception("database unavailable for an inbound sms", extra={"phone": mask_phone(phone)})
-        return JSONResponse({"detail": "database unavailable, try again"}, status_code=503)
+    result = await receive_sms(
+        request,
+        phone=phone,
+        text=form["text"],
+        external_id=form["id"],
+        gateway="africastalking",
+        shortcode=form["to"],
+        link_id=form.get("linkId") or None,
+        network_code=form.get("networkCode") or None,
+    )
+    if isinstance(result, JSONResponse):
+        return result
     return JSONResponse(
         {
             "status": "duplicate" if result.duplicate else "ok",
@@ -96,21 +87,9 @@ async def delivery_report(request: Request) -> JSONResponse:
         )
         return JSONResponse({"status": "ignored"})
 
-    def store():
-        with request.app.state.session_factory() as session:
-            message = message_log.record_delivery_report(
-                session, gateway_id=form["id"], status=new_status, failure_reason=form.get("failureReason")
-            )
-            session.commit()
-            return message
-
-    try:
-        message = await run_in_threadpool(store)
-    except OperationalError:
-        log.exception("database unavailable for a delivery report", extra={"gateway_id": form["id"]})
-        return JSONResponse({"detail": "database unavailable, try again"}, status_code=503)
-    # 200 even when ignored: the gateway retries a report it gets no 200 for
-    return JSONResponse({"status": "ok" if message is not None else "ignored"})
+    return await record_report(
+        request, gateway_id=form["id"], status=new_status, failure_reason=form.get("failureReason")
+    )
 
 
 # ---------------------------------------------------------------- USSD

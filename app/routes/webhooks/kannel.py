@@ -14,15 +14,10 @@ import logging
 
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import OperationalError
-from starlette.concurrency import run_in_threadpool
 
-from app.channels.sms import inbox
-from app.domain import message_log
-from app.domain.errors import InvalidPhone
-from app.domain.phones import mask_phone, normalize_phone
 from app.routes.deps import require_webhook_token
 from app.routes.webhooks.forms import read_query, refuse
+from app.routes.webhooks.inbound import receive_sms, record_report, sender_phone
 from app.sending.gateways.kannel import DELIVERY_FIELDS, SMS_FIELDS, delivery_status
 
 GATEWAY = "kannel"
@@ -35,28 +30,19 @@ router = APIRouter(
 @router.api_route("/sms", methods=["GET", "POST"], summary="Kannel incoming SMS (sms-service get-url)")
 async def incoming_sms(request: Request) -> Response:
     fields = read_query(request, SMS_FIELDS)
-    settings = request.app.state.settings
     path = request.url.path
     if not fields["id"]:
         raise refuse(status.HTTP_400_BAD_REQUEST, "id: must not be empty", path)
-    try:
-        phone = normalize_phone(fields["from"], settings.default_region)
-    except InvalidPhone:
-        raise refuse(status.HTTP_400_BAD_REQUEST, "from: not a valid phone number", path) from None
-    try:
-        await run_in_threadpool(
-            inbox.receive,
-            request.app.state.session_factory,
-            settings,
-            phone=phone,
-            text=fields["text"],
-            external_id=fields["id"],
-            gateway=GATEWAY,
-            shortcode=fields.get("to") or None,
-        )
-    except OperationalError:
-        log.exception("database unavailable for an inbound sms", extra={"phone": mask_phone(phone)})
-        return JSONResponse({"detail": "database unavailable, try again"}, status_code=503)
+    result = await receive_sms(
+        request,
+        phone=sender_phone(request, fields["from"]),
+        text=fields["text"],
+        external_id=fields["id"],
+        gateway=GATEWAY,
+        shortcode=fields.get("to") or None,
+    )
+    if isinstance(result, JSONResponse):
+        return result
     return Response(status_code=200)  # empty: Kannel sends no SMS of its own
 
 
@@ -72,19 +58,6 @@ async def delivery_report(request: Request) -> JSONResponse:
             "unknown kannel report type", extra={"status": fields["status"], "message_id": fields["id"]}
         )
         return JSONResponse({"status": "ignored"})
-    message_id = int(fields["id"])
-
-    def store():
-        with request.app.state.session_factory() as session:
-            message = message_log.record_delivery_report(
-                session, message_id=message_id, status=new_status, failure_reason=fields.get("answer")
-            )
-            session.commit()
-            return message
-
-    try:
-        message = await run_in_threadpool(store)
-    except OperationalError:
-        log.exception("database unavailable for a delivery report", extra={"message_id": message_id})
-        return JSONResponse({"detail": "database unavailable, try again"}, status_code=503)
-    return JSONResponse({"status": "ok" if message is not None else "ignored"})
+    return await record_report(
+        request, message_id=int(fields["id"]), status=new_status, failure_reason=fields.get("answer")
+    )

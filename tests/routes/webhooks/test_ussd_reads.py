@@ -12,7 +12,7 @@ from sqlalchemy import event, text
 
 from app.db import read_session_factory
 from app.demo import DEMO_CLINIC_PHONE, DEMO_WORKER_PHONE
-from tests.test_ussd import CLIENT, CLIENT_LOCAL, dial, issue, local_ddmm, t
+from tests.factories import CLIENT, CLIENT_LOCAL, dial, issue_code, local_ddmm, ussd_text
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
 
@@ -48,7 +48,7 @@ def step(client, recorder, phone: str, *answers: str) -> tuple[str, list[str], i
     "phone", [CLIENT, DEMO_WORKER_PHONE, DEMO_CLINIC_PHONE], ids=["client", "worker", "clinic"]
 )
 def test_every_menu_step_only_reads(client, demo, settings, recorder, phone):
-    code = issue(demo, settings)
+    code = issue_code(demo, settings, commit=True).code
     typed = [code, CLIENT_LOCAL, local_ddmm(3, settings), "1430"]
     queue: deque[list[str]] = deque([[]])
     menus = 0
@@ -70,7 +70,7 @@ def test_the_confirming_step_writes_once_in_its_own_transaction(client, demo, re
         screen, writes, write_sessions = step(client, recorder, CLIENT, *answers)
         assert screen.startswith("CON ") and writes == [] and write_sessions == 0, answers
     screen, writes, write_sessions = step(client, recorder, CLIENT, "1", "1", "1", "1")
-    assert screen == "END " + t("ussd.sms_sent")
+    assert screen == "END " + ussd_text("ussd.sms_sent")
     assert write_sessions == 1 and any(w.startswith("INSERT INTO MESSAGE") for w in writes)
 
 

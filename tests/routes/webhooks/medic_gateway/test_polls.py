@@ -1,115 +1,40 @@
 """The medic-gateway endpoint end to end, on SQLite and PostgreSQL: poll
-bodies shaped as the phone sends them (cht-gateway's API: `messages` it
-received, `updates` of the ones we handed it), what each answers, what is
-stored, and which messages the phone is handed: by the dispatcher's rules
-(quiet hours, opt-out, the rate, the batch, the lease)."""
+bodies and what each answers and stores, access, incoming SMS, status
+updates."""
 
 from __future__ import annotations
 
 import gzip
 import json
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from sqlmodel import select
 
 from app.demo import DEMO_WORKER_PHONE
-from app.domain import message_log
 from app.domain.apikeys import create_api_key
 from app.main import create_app
 from app.models import Message, MessageKind, MessageStatus
 from app.sending.gateways import medic_gateway as spec
 from app.sending.gateways.medic_gateway import MedicGateway
 from tests.conftest import SettledClient, make_settings
-
-URL = "/webhooks/medic-gateway"
-PASSWORD = "correct horse battery staple"
-AUTH = ("gateway", PASSWORD)
-CLIENT = "+84912345678"
-NOON = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)  # 12:00 in Hanoi, outside quiet hours
-NIGHT = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 22:00 in Hanoi, inside 21:00-07:00
-MORNING = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)  # 07:00 in Hanoi: the quiet hours end
-
-
-def gateway_settings(database_url, **overrides):
-    # a rate no poll of a test can use up (the allowance refills 10 a millisecond)
-    values = dict(SMS_GATEWAY="medic-gateway", MEDIC_GATEWAY_PASSWORD=PASSWORD, SEND_RATE_PER_SECOND=10_000)
-    values.update(overrides)
-    return make_settings(database_url, **values)
-
-
-@pytest.fixture
-def settings(db, database_url):
-    return gateway_settings(database_url)
-
-
-@pytest.fixture
-def gateway():
-    return MedicGateway()
-
-
-@pytest.fixture(autouse=True)
-def _noon(frozen_clock):
-    frozen_clock(NOON)
-
-
-def ms(at: datetime) -> int:
-    return int(at.timestamp() * 1000)
-
-
-def sms(text: str = "HELP", sender: str = "0912345678", **fields) -> dict:
-    """One SMS as the phone forwards it."""
-    body = {
-        "id": str(uuid.uuid4()),
-        "from": sender,
-        "content": text,
-        "sms_sent": ms(NOON - timedelta(seconds=5)),
-        "sms_received": ms(NOON - timedelta(seconds=3)),
-    }
-    body.update(fields)
-    return {k: v for k, v in body.items() if v is not None}
-
-
-def post(client, body=None, *, auth=AUTH, **kwargs):
-    if body is not None:
-        kwargs["json"] = body
-    return client.post(URL, auth=auth, **kwargs)
-
-
-def exchange(client, messages=(), updates=()) -> list[dict]:
-    """One poll; the messages handed out in its answer."""
-    response = post(client, {"messages": list(messages), "updates": list(updates)})
-    assert response.status_code == 200, response.text
-    handed = response.json()["messages"]
-    assert all(set(m) == {"id", "to", "content"} for m in handed)
-    return handed
-
-
-def rows(session, **where) -> list[Message]:
-    session.expire_all()
-    stmt = select(Message).order_by(Message.id)
-    for name, value in where.items():
-        stmt = stmt.where(getattr(Message, name) == value)
-    return list(session.exec(stmt).all())
-
-
-def queued(session, n: int = 1, kind=MessageKind.notification, phone: str = CLIENT) -> list[int]:
-    """`n` outbound messages waiting in the queue."""
-    ids = [message_log.queue(session, phone=phone, text=f"message {i}", kind=kind).id for i in range(n)]
-    session.commit()
-    return ids
-
-
-def assert_error(response, status: int) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert body["error"] is True and isinstance(body["message"], str) and body["message"]
-
+from tests.factories import messages
+from tests.routes.webhooks.medic_gateway.conftest import (
+    AUTH,
+    CLIENT,
+    NOON,
+    PASSWORD,
+    URL,
+    assert_error,
+    exchange,
+    gateway_settings,
+    ms,
+    post,
+    queued,
+    sms,
+)
 
 # ---------------------------------------------------------------- the body table
 
@@ -186,9 +111,9 @@ def test_body_table(client, session, name, request_kwargs, status, stored):
         assert set(response.json()) == {"messages"}
     else:
         assert_error(response, status)
-    assert len(rows(session, direction="in")) == stored
+    assert len(messages(session, direction="in")) == stored
     if status != 200:
-        assert rows(session) == []  # nothing stored, nothing queued
+        assert messages(session) == []  # nothing stored, nothing queued
 
 
 def test_a_poll_over_the_item_limit_says_which(client, session):
@@ -201,7 +126,7 @@ def test_a_poll_over_the_item_limit_says_which(client, session):
 def test_the_stored_sms_keeps_the_phone_fields(client, session):
     body = sms(sms_received=ms(NOON - timedelta(minutes=4)))
     exchange(client, [body])
-    [row] = rows(session, direction="in")
+    [row] = messages(session, direction="in")
     assert (row.phone, row.text, row.gateway, row.external_id) == (
         CLIENT,
         "HELP",
@@ -213,7 +138,7 @@ def test_the_stored_sms_keeps_the_phone_fields(client, session):
 
 def test_a_received_time_ahead_of_ours_is_not_believed(client, session):
     exchange(client, [sms(sms_received=ms(NOON + timedelta(days=3)))])
-    [row] = rows(session, direction="in")
+    [row] = messages(session, direction="in")
     assert row.created_at == NOON
 
 
@@ -247,8 +172,8 @@ def test_wrong_or_missing_credentials_are_refused_and_nothing_is_stored(client, 
     response = client.post(URL, json={"messages": [sms()]}, auth=auth, **kwargs)
     assert_error(response, 401)
     assert response.headers["www-authenticate"].startswith("Basic ")
-    assert rows(session, direction="in") == []
-    assert [m.status for m in rows(session)] == ["queued"]  # nothing handed out
+    assert messages(session, direction="in") == []
+    assert [m.status for m in messages(session)] == ["queued"]  # nothing handed out
     assert_error(client.get(URL, auth=auth, **kwargs), 401)
 
 
@@ -258,8 +183,8 @@ def test_a_service_on_another_gateway_hands_a_phone_nothing(db, database_url, se
     with SettledClient(create_app(other, engine=db)) as client:
         assert_error(client.get(URL, auth=AUTH), 404)
         assert_error(post(client, {"messages": [sms()]}), 404)
-    assert rows(session, direction="in") == []
-    assert [m.status for m in rows(session)] == ["queued"]
+    assert messages(session, direction="in") == []
+    assert [m.status for m in messages(session)] == ["queued"]
 
 
 def test_a_pull_gateway_is_built_for_medic_gateway(database_url, db):
@@ -273,7 +198,7 @@ def test_a_pull_gateway_is_built_for_medic_gateway(database_url, db):
 
 def test_help_is_answered_in_the_same_poll(client, session):
     [handed] = exchange(client, [sms("HELP")])
-    [reply] = rows(session, direction="out")
+    [reply] = messages(session, direction="out")
     assert handed == {"id": str(reply.id), "to": CLIENT, "content": reply.text}
     assert reply.kind == MessageKind.reply and reply.status == MessageStatus.sending
     assert (reply.gateway, reply.gateway_id) == ("medic-gateway", str(reply.id))
@@ -299,22 +224,22 @@ def test_a_resent_sms_is_stored_once_and_answered_once(client, session):
     body = sms("HELP")
     first = exchange(client, [body, dict(body)])  # twice in one poll
     again = exchange(client, [body])  # and the whole poll again (our answer was lost)
-    assert len(rows(session, direction="in")) == 1
+    assert len(messages(session, direction="in")) == 1
     assert len(first) == 1 and again == []
-    assert len(rows(session, direction="out")) == 1
+    assert len(messages(session, direction="out")) == 1
 
 
 def test_a_bad_item_is_left_out_and_the_others_stored(client, session):
     good = [sms("HELP", id="good-1"), sms("HELP", sender="0987654321", id="good-2")]
     handed = exchange(client, [good[0], sms(sender="not a phone"), {"id": 5}, good[1]])
-    assert sorted(r.external_id for r in rows(session, direction="in")) == ["good-1", "good-2"]
+    assert sorted(r.external_id for r in messages(session, direction="in")) == ["good-1", "good-2"]
     assert sorted(m["to"] for m in handed) == [CLIENT, "+84987654321"]
 
 
 def test_a_worker_referral_hands_out_the_worker_and_the_client_message(client, demo, session):
     handed = exchange(client, [sms("GT VCT 0912345678", sender=DEMO_WORKER_PHONE)])
     assert sorted(m["to"] for m in handed) == sorted([DEMO_WORKER_PHONE, CLIENT])
-    out = {m.phone: m for m in rows(session, direction="out")}
+    out = {m.phone: m for m in messages(session, direction="out")}
     assert {m["to"]: m["content"] for m in handed} == {p: m.text for p, m in out.items()}
     assert all(m.gateway_id == str(m.id) for m in out.values())
 
@@ -342,7 +267,7 @@ def test_an_update_changes_the_status(client, session, update, stored, error):
     [handed] = exchange(client)
     assert handed["id"] == str(message_id)
     assert exchange(client, updates=[{"id": handed["id"], **update}]) == []
-    [row] = rows(session)
+    [row] = messages(session)
     assert (row.status, row.error, row.claimed_by, row.claimed_until) == (stored, error, None, None)
 
 
@@ -356,7 +281,7 @@ def test_updates_walk_the_phone_s_statuses_to_delivered(client, session):
         ("DELIVERED", "delivered"),
     ):
         exchange(client, updates=[{"id": str(message_id), "status": word}])
-        assert rows(session)[0].status == stored
+        assert messages(session)[0].status == stored
 
 
 SKIPPED_UPDATES = {
@@ -376,7 +301,7 @@ def test_an_update_we_cannot_use_is_skipped_with_a_200(client, session, update):
     exchange(client)
     exchange(client, updates=[{"id": str(message_id), "status": "SENT"}])
     assert exchange(client, updates=[{"id": str(message_id), **update}]) == []
-    [row] = rows(session)
+    [row] = messages(session)
     assert row.status == "sent"
 
 
@@ -386,7 +311,7 @@ def test_an_update_for_another_gateway_s_message_is_skipped(client, session):
     session.get(Message, message_id).status = MessageStatus.sent
     session.commit()
     exchange(client, updates=[{"id": str(message_id), "status": "DELIVERED"}])
-    assert rows(session)[0].status == "sent"
+    assert messages(session)[0].status == "sent"
 
 
 @pytest.mark.parametrize(
@@ -402,85 +327,11 @@ def test_a_final_status_is_never_overwritten(client, session, first, later):
     [message_id] = queued(session)
     exchange(client)
     exchange(client, updates=[{"id": str(message_id), **first}])
-    before = rows(session)[0]
+    before = messages(session)[0]
     kept = (before.status, before.error)
     exchange(client, updates=[{"id": str(message_id), **later}])
-    after = rows(session)[0]
+    after = messages(session)[0]
     assert (after.status, after.error) == kept
-
-
-# ---------------------------------------------------------------- hand-out rules
-
-
-def test_at_most_a_batch_is_handed_out_per_poll(db, database_url, session):
-    ids = queued(session, 5)
-    app = create_app(gateway_settings(database_url, MEDIC_GATEWAY_BATCH=3), gateway=MedicGateway(), engine=db)
-    with SettledClient(app) as client:
-        first, second, third = exchange(client), exchange(client), exchange(client)
-    assert (len(first), len(second), third) == (3, 2, [])
-    assert sorted(int(m["id"]) for m in first + second) == ids
-
-
-def test_the_send_rate_holds_across_polls(db, database_url, session):
-    queued(session, 5)
-    # 0.01 a second: one batch at the start, then nothing more within the test
-    settings = gateway_settings(database_url, SEND_RATE_PER_SECOND=0.01, MEDIC_GATEWAY_BATCH=3)
-    with SettledClient(create_app(settings, gateway=MedicGateway(), engine=db)) as client:
-        first, second = exchange(client), exchange(client)
-    assert (len(first), second) == (3, [])  # due, and the batch has room, but the rate has not
-    waiting = [m for m in rows(session) if m.status == "queued"]
-    assert len(waiting) == 2 and all(m.attempts == 0 and m.claimed_by is None for m in waiting)
-
-
-def test_a_reminder_inside_the_quiet_hours_waits_for_the_morning(client, session, frozen_clock):
-    frozen_clock(NIGHT)
-    [reminder] = queued(session, kind=MessageKind.reminder)
-    [reply] = queued(session, kind=MessageKind.reply)
-    assert [m["id"] for m in exchange(client)] == [str(reply)]  # replies go at night
-    row = session.get(Message, reminder)
-    session.refresh(row)
-    assert (row.status, row.next_attempt_at, row.attempts) == ("queued", MORNING, 0)
-    frozen_clock(MORNING - timedelta(minutes=1))
-    assert exchange(client, updates=[{"id": str(reply), "status": "SENT"}]) == []
-    frozen_clock(MORNING)
-    assert [m["id"] for m in exchange(client)] == [str(reminder)]
-
-
-def test_an_opted_out_phone_gets_only_the_stop_confirmation(client, session, frozen_clock):
-    [before] = queued(session)  # queued, then the client opts out
-    frozen_clock(NOON + timedelta(minutes=1))
-    handed = exchange(client, [sms("STOP")])
-    [confirmation] = [m for m in rows(session, direction="out") if m.id != before]
-    assert handed == [{"id": str(confirmation.id), "to": CLIENT, "content": confirmation.text}]
-    row = session.get(Message, before)
-    assert (row.status, row.error) == ("skipped", "opted_out")
-
-
-def test_a_message_not_confirmed_within_the_lease_is_offered_again(client, session, settings, frozen_clock):
-    [message_id] = queued(session)
-    assert [m["id"] for m in exchange(client)] == [str(message_id)]
-    assert exchange(client) == []  # still under the lease: the phone may be sending it
-    frozen_clock(NOON + timedelta(seconds=settings.claim_lease_seconds - 1))
-    assert exchange(client) == []
-    frozen_clock(NOON + timedelta(seconds=settings.claim_lease_seconds + 1))
-    assert [m["id"] for m in exchange(client)] == [str(message_id)]  # the answer was lost: again
-    assert rows(session)[0].attempts == 2
-    exchange(client, updates=[{"id": str(message_id), "status": "UNSENT"}])
-    frozen_clock(NOON + timedelta(seconds=3 * settings.claim_lease_seconds))
-    assert exchange(client) == []
-    assert rows(session)[0].status == "sent"
-
-
-def test_a_message_never_confirmed_fails_after_the_last_attempt(db, database_url, session, frozen_clock):
-    [message_id] = queued(session)
-    settings = gateway_settings(database_url, MAX_SEND_ATTEMPTS=2)
-    with SettledClient(create_app(settings, gateway=MedicGateway(), engine=db)) as client:
-        for n in range(3):
-            frozen_clock(NOON + timedelta(seconds=n * (settings.claim_lease_seconds + 1)))
-            handed = exchange(client)
-            assert len(handed) == (1 if n < 2 else 0)
-    [row] = rows(session)
-    assert row.status == "failed" and "never confirmed" in row.error and row.claimed_by is None
 
 
 # ---------------------------------------------------------------- any body at all

@@ -1,0 +1,97 @@
+"""The USSD screens of outreach workers (`app.channels.ussd.worker`) through
+the webhook: issue a code, with or without a client phone, and the month's figures."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from app.demo import DEMO_WORKER_PHONE
+from app.domain import code_text, people
+from app.models import Channel, MessageStatus, ReferralCode
+from tests.conftest import SettledClient
+from tests.factories import CLIENT, CLIENT_LOCAL, dial, issue_code, outbound, ussd_text
+
+
+def test_the_clients_sms_after_a_ussd_issue_goes_without_waiting_for_the_tick(db, database_url, demo):
+    """The dispatcher runs in the process but ticks once an hour: the client's
+    code goes out because the USSD step's commit hands it over, not because
+    a tick found it."""
+    from app.main import create_app
+    from app.sending.gateways.memory import MemoryGateway
+    from tests.conftest import make_settings
+
+    gateway = MemoryGateway()
+    settings = make_settings(database_url, DISPATCH_IN_PROCESS=True, DISPATCH_INTERVAL_SECONDS=3600)
+    with SettledClient(create_app(settings, gateway=gateway, engine=db)) as c:
+        c.app.state.dispatcher.wait_idle()
+        assert gateway.sent == []
+        done = dial(c, DEMO_WORKER_PHONE, "1", "1", CLIENT_LOCAL, "1")
+        [row] = demo.exec(select(ReferralCode)).all()
+        assert done.startswith("END ") and code_text.format_code(row.code) in done
+        [text] = gateway.to(CLIENT)
+        assert code_text.format_code(row.code) in text
+        [sms] = outbound(demo, phone=CLIENT)
+        assert sms.status == MessageStatus.sent
+
+
+def test_worker_issues_a_code_for_a_client_by_ussd(client, demo):
+    menu = dial(client, DEMO_WORKER_PHONE)
+    assert ussd_text("ussd.opt_issue") in menu
+    services = dial(client, DEMO_WORKER_PHONE, "1")
+    assert "1 Tu van suc khoe" in services and "VCT" not in services
+    assert dial(client, DEMO_WORKER_PHONE, "1", "1").startswith("CON " + ussd_text("ussd.enter_client_phone"))
+    confirm = dial(client, DEMO_WORKER_PHONE, "1", "1", CLIENT_LOCAL)
+    assert confirm.startswith("CON ") and CLIENT in confirm and "Tu van suc khoe" in confirm
+    assert demo.exec(select(ReferralCode)).first() is None  # nothing before the confirmation
+
+    done = dial(client, DEMO_WORKER_PHONE, "1", "1", CLIENT_LOCAL, "1")
+    [row] = demo.exec(select(ReferralCode)).all()
+    assert row.channel == Channel.ussd and row.client_phone == CLIENT
+    assert done.startswith("END ") and code_text.format_code(row.code) in done
+    [sms] = outbound(demo, phone=CLIENT)
+    assert code_text.format_code(row.code) in sms.text and sms.status == MessageStatus.sent
+
+    # the same path replayed further issues nothing more
+    dial(client, DEMO_WORKER_PHONE, "1", "1", CLIENT_LOCAL, "1", "1")
+    demo.expire_all()
+    assert len(demo.exec(select(ReferralCode)).all()) == 1
+
+
+def test_worker_issues_a_code_without_a_client_phone(client, demo):
+    confirm = dial(client, DEMO_WORKER_PHONE, "1", "1", "0")
+    assert confirm.startswith("CON " + ussd_text("ussd.confirm_issue", service="Tu van suc khoe"))
+    done = dial(client, DEMO_WORKER_PHONE, "1", "1", "0", "1")
+    [row] = demo.exec(select(ReferralCode)).all()
+    assert row.client_phone is None and row.channel == Channel.ussd
+    assert done.startswith("END ") and code_text.format_code(row.code) in done
+
+
+def test_issuing_to_a_client_who_stopped_messages_tells_the_worker_to_hand_it_over(client, demo, settings):
+    people.set_opt_out(demo, CLIENT, True)
+    demo.commit()
+    done = dial(client, DEMO_WORKER_PHONE, "1", "1", CLIENT_LOCAL, "1")
+    [row] = demo.exec(select(ReferralCode)).all()
+    until = row.expires_at.astimezone(settings.tz).strftime("%d/%m/%Y")
+    values = dict(code=code_text.format_code(row.code), service="Tu van suc khoe", until=until)
+    assert done == "END " + ussd_text("ussd.issued_not_sent", **values)
+    assert all(m.status != MessageStatus.queued for m in outbound(demo, phone=CLIENT))
+
+
+def test_worker_gives_an_invalid_client_phone_and_is_asked_again(client, demo):
+    again = dial(client, DEMO_WORKER_PHONE, "1", "1", "12")
+    assert again.startswith(
+        "CON " + ussd_text("ussd.bad_phone") + "\n" + ussd_text("ussd.enter_client_phone")
+    )
+    assert dial(client, DEMO_WORKER_PHONE, "1", "1", "12", "00") == dial(client, DEMO_WORKER_PHONE)
+
+
+def test_worker_stats(client, demo, settings):
+    issue_code(demo, settings, commit=True)
+    issue_code(demo, settings, client=None, commit=True)
+    answer = dial(client, DEMO_WORKER_PHONE, "2")
+    assert answer == "END " + ussd_text("ussd.stats", issued=2, redeemed=0)
+
+
+def test_a_client_has_no_worker_menu(client, demo):
+    dial(client, CLIENT, "1", "1", "0912000000", "1")
+    assert demo.exec(select(ReferralCode)).first() is None

@@ -1,0 +1,100 @@
+"""Appointments (`app.domain.appointments`): typed dates in the program's
+time zone, and booking a code's client."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from app.domain import appointments, errors
+from app.models import Appointment, Message, Reminder, ReminderKind, ReminderStatus
+from tests.discretion import assert_discreet
+from tests.factories import CLIENT, NOW, clinic_named, count_rows, issue_code
+
+# ---------------------------------------------------------------- dates
+
+
+@pytest.mark.parametrize(
+    "typed, local",
+    [
+        ("25/12", datetime(2026, 12, 25, 8, 0)),
+        ("25/12/2026", datetime(2026, 12, 25, 8, 0)),
+        ("25-12 14h", datetime(2026, 12, 25, 14, 0)),
+        ("25/12 9:30", datetime(2026, 12, 25, 9, 30)),
+        ("25.12.26 14h30", datetime(2026, 12, 25, 14, 30)),
+        ("5/1", datetime(2027, 1, 5, 8, 0)),  # around New Year: next year's
+        ("23/11 15:00", datetime(2026, 11, 23, 15, 0)),  # later today
+    ],
+)
+def test_appointment_dates_in_the_program_time_zone(settings, now, typed, local):
+    at = appointments.parse_appointment_datetime(typed, settings, NOW)
+    assert at == local.replace(tzinfo=settings.tz).astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    "typed, error",
+    [
+        ("31/02", appointments.InvalidDate),
+        ("31/02/2027", appointments.InvalidDate),
+        ("29/02/2027", appointments.InvalidDate),
+        ("25/13", appointments.InvalidDate),
+        ("25/12 25h", appointments.InvalidDate),
+        ("25/12 14:75", appointments.InvalidDate),
+        ("tomorrow", appointments.InvalidDate),
+        ("", appointments.InvalidDate),
+        ("01/01/2026", appointments.PastDate),
+        ("20/11", appointments.PastDate),  # three days ago, not next year
+        ("23/11 13:00", appointments.PastDate),  # earlier today
+        ("23/11", appointments.PastDate),  # today, default 08:00 is gone
+        ("25/12/2099", appointments.DateTooFar),
+    ],
+)
+def test_impossible_past_and_far_dates_are_refused(settings, now, typed, error):
+    with pytest.raises(error):
+        appointments.parse_appointment_datetime(typed, settings, NOW)
+
+
+# ---------------------------------------------------------------- booking
+
+
+def test_booking_schedules_reminders_tells_the_client_and_replaces_an_earlier_booking(demo, settings, now):
+    row = issue_code(demo, settings)
+    him_lam = clinic_named(demo, "Phong kham Him Lam")
+    first_at = appointments.parse_appointment_datetime("25/12 14h", settings, NOW)
+    first = appointments.book_appointment(
+        demo, settings, row.code, first_at, clinic=him_lam, actor="phone:+84900000002"
+    )
+    assert first.client_phone == CLIENT and first.starts_at == datetime(2026, 12, 25, 7, 0, tzinfo=UTC)
+    kinds = {r.kind for r in demo.exec(select(Reminder).where(Reminder.appointment_id == first.id))}
+    assert kinds == {ReminderKind.appointment_day_before, ReminderKind.appointment_soon}
+    confirmation = demo.exec(
+        select(Message).where(Message.phone == CLIENT).order_by(Message.id.desc())
+    ).first()
+    assert "25/12/2026" in confirmation.text and "14:00" in confirmation.text
+    assert_discreet(confirmation.text)
+    second_at = appointments.parse_appointment_datetime("27/12 9h", settings, NOW)
+    second = appointments.book_appointment(demo, settings, row.code, second_at, clinic=him_lam, actor="x")
+    demo.refresh(first)
+    assert first.status == "cancelled" and second.status == "booked"
+    assert appointments.next_appointment(demo, CLIENT).id == second.id
+    assert all(
+        r.status == ReminderStatus.cancelled
+        for r in demo.exec(select(Reminder).where(Reminder.appointment_id == first.id))
+    )
+
+
+def test_booking_refuses_a_code_without_client_or_at_a_clinic_without_the_service(demo, settings, now):
+    at = NOW + timedelta(days=3)
+    no_client = issue_code(demo, settings, client=None)
+    with pytest.raises(appointments.NoClientPhone):
+        appointments.book_appointment(
+            demo, settings, no_client.code, at, clinic=clinic_named(demo, "Phong kham Him Lam"), actor="x"
+        )
+    row = issue_code(demo, settings)
+    with pytest.raises(errors.NotOffered):
+        appointments.book_appointment(
+            demo, settings, row.code, at, clinic=clinic_named(demo, "Phong kham Long Bien"), actor="x"
+        )
+    assert count_rows(demo, Appointment) == 0

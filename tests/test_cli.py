@@ -1,0 +1,46 @@
+"""The command line (`app.cli`, the `hen` command): one clear line on an
+error, and `db upgrade` then `demo` on a fresh SQLite file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEN = str(Path(sys.executable).with_name("hen"))
+
+
+def _hen(*args, env_extra=None, cwd=None):
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(env_extra or {})
+    return subprocess.run([HEN, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"}, "database error"),
+        ({"DATABASE_URL": "oracle://x"}, "DATABASE_URL"),
+        ({"QUIET_HOURS": "late"}, "QUIET_HOURS"),
+    ],
+)
+def test_cli_fails_with_one_clear_line(tmp_path, env, expected):
+    r = _hen("db", "upgrade", env_extra=env, cwd=tmp_path)
+    assert r.returncode != 0
+    assert expected in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cli_upgrade_then_demo_twice_on_a_fresh_sqlite_file(tmp_path):
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}"}
+    not_migrated = _hen("demo", env_extra=env, cwd=tmp_path)
+    assert not_migrated.returncode != 0 and "hen db upgrade" in not_migrated.stderr
+    assert _hen("db", "upgrade", env_extra=env, cwd=tmp_path).returncode == 0
+    assert _hen("db", "upgrade", env_extra=env, cwd=tmp_path).returncode == 0
+    first = _hen("demo", env_extra=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = _hen("demo", env_extra=env, cwd=tmp_path)
+    assert second.returncode == 0 and "nothing new" in second.stdout

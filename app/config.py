@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     dispatch_interval_seconds: float = Field(2.0, alias="DISPATCH_INTERVAL_SECONDS", gt=0)
     dispatch_batch_size: int = Field(100, alias="DISPATCH_BATCH_SIZE", ge=1)
     dispatch_concurrency: int = Field(16, alias="DISPATCH_CONCURRENCY", ge=1)
-    max_send_attempts: int = Field(5, alias="MAX_SEND_ATTEMPTS", ge=1)
+    max_send_attempts: int = Field(12, alias="MAX_SEND_ATTEMPTS", ge=1)
     retry_base_seconds: float = Field(30.0, alias="RETRY_BASE_SECONDS", ge=0)
     claim_lease_seconds: int = Field(120, alias="CLAIM_LEASE_SECONDS", ge=5)
     gateway_timeout_seconds: float = Field(15.0, alias="GATEWAY_TIMEOUT_SECONDS", gt=0)

@@ -242,6 +242,9 @@ class OutreachReport(SQLModel, table=True):
 # ---------------------------------------------------------------- messages and reminders
 
 
+MAX_ID = 2**31 - 1  # the largest id an INTEGER primary key holds (PostgreSQL's int4)
+
+
 class Message(SQLModel, table=True):
     """The message log and the outbox in one table.
 

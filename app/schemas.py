@@ -304,7 +304,9 @@ class MessagePublic(BaseModel):
     channel: str
     segments: int
     gateway: str | None = Field(None, description="the gateway it came in by or went out through")
-    gateway_id: str | None = Field(None, description="the gateway's own id of an outbound message, once known")
+    gateway_id: str | None = Field(
+        None, description="the gateway's own id of an outbound message, once known"
+    )
     created_at: datetime
     sent_at: datetime | None
 

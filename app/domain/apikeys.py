@@ -10,9 +10,9 @@ import secrets
 from sqlmodel import Session, select
 
 from app import clock
-from app.domain import audit
+from app.domain import audit, clinics
 from app.domain.errors import DomainError, NotFound
-from app.models import ApiKey, ApiRole, Clinic
+from app.models import ApiKey, ApiRole
 
 KEY_PREFIX = "hen_"
 
@@ -39,7 +39,7 @@ def create_api_key(
     if api_role is ApiRole.clinic:
         if clinic_id is None:
             raise InvalidApiKeyRequest("a clinic key needs --clinic ID")
-        if session.get(Clinic, clinic_id) is None:
+        if clinics.clinic_by_id(session, clinic_id) is None:
             raise NotFound(f"clinic {clinic_id} not found")
     elif clinic_id is not None:
         raise InvalidApiKeyRequest("only a clinic key is bound to a clinic")

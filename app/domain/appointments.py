@@ -19,14 +19,14 @@ from sqlmodel import Session, select
 
 from app import clock
 from app.config import Settings
-from app.domain import audit, reminders
+from app.domain import audit, clinics, reminders
 from app.domain.clinics import offers
 from app.domain.code_text import effective_state, format_code, state_error
 from app.domain.codes import get_code
 from app.domain.errors import ClinicInactive, DomainError, NotOffered
 from app.domain.message_log import queue_rendered
 from app.domain.people import language_of
-from app.models import Appointment, AppointmentStatus, Clinic, CodeState, MessageKind, ReferralCode, Service
+from app.models import Appointment, AppointmentStatus, Clinic, CodeState, MessageKind, ReferralCode
 
 DEFAULT_TIME = time(8, 0)
 NEXT_YEAR_WINDOW = timedelta(days=183)
@@ -123,7 +123,7 @@ def bookable_code(
     if not clinic.active:
         raise ClinicInactive("this clinic is not active", clinic=clinic.display_name)
     if not offers(session, clinic.id, row.service_id):
-        service = session.get(Service, row.service_id)
+        service = clinics.service_by_id(session, row.service_id)
         raise NotOffered(
             "clinic does not offer this service",
             clinic=clinic.display_name,

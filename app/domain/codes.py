@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from app import clock
 from app.config import Settings
-from app.domain import audit, guesses, reminders
+from app.domain import audit, clinics, guesses, reminders
 from app.domain.clinics import find_service, offers
 from app.domain.code_text import (
     effective_state,
@@ -135,7 +135,7 @@ def issue_code(
     phone = normalize_phone(client_phone, settings.default_region) if client_phone else None
     clinic = None
     if clinic_id is not None:
-        clinic = session.get(Clinic, clinic_id)
+        clinic = clinics.clinic_by_id(session, clinic_id)
         if clinic is None:
             raise NotFound(f"no clinic {clinic_id}")
         if not clinic.active:
@@ -221,7 +221,7 @@ def redeem_code(
         guesses.audit_attempt(session, actor, "code.redeem", exc, code, clinic_id=clinic.id)
         raise
     now = clock.now()
-    svc = session.get(Service, row.service_id)
+    svc = clinics.service_by_id(session, row.service_id)
     failure: DomainError | None = None
     if not clinic.active:
         failure = ClinicInactive("this clinic is not active", clinic=clinic.display_name)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from app import clock
+from app.domain import clinics
 from app.domain.stats import period_bounds
 from app.models import (
     AuditLog,
@@ -101,7 +102,7 @@ def list_codes(
 
 
 def code_row(session: Session, code: ReferralCode) -> CodeRow:
-    service = session.get(Service, code.service_id)
+    service = clinics.service_by_id(session, code.service_id)
     redemption = session.exec(select(Redemption).where(Redemption.code_id == code.id)).first()
     return CodeRow(code, service.code if service else "", redemption)
 
@@ -155,7 +156,7 @@ def list_redemptions(
 
 def redemption_row(session: Session, redemption: Redemption) -> RedemptionRow:
     code = session.get(ReferralCode, redemption.code_id)
-    service = session.get(Service, code.service_id)
+    service = clinics.service_by_id(session, code.service_id)
     return RedemptionRow(redemption, code, service.code if service else "")
 
 

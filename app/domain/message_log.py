@@ -23,6 +23,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlalchemy import bindparam, case, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
@@ -286,15 +287,21 @@ def record_delivery_report(
     status: MessageStatus,
     gateway_id: str | None = None,
     message_id: int | None = None,
+    gateway: str | None = None,
     failure_reason: str | None = None,
 ) -> Message | None:
     """Record a delivery report on the outbound message with `gateway_id`
-    (the gateway's id), or with our `message_id` (a gateway that reports by
-    the sender's id: Kannel). Returns the message, or None when there is no
+    (the gateway's id), or with our `message_id` and the `gateway` that
+    reports by the sender's id (Kannel: a message it took, or one still
+    being handed to it, whose result is not stored yet). Returns the message, or None when there is no
     such message (logged: the gateway retries reports it does not get a 200
     for, so the caller still answers 200). A late intermediate report
-    (`sent` after `delivered`) never overwrites a final status."""
-    found = Message.id == message_id if message_id is not None else Message.gateway_id == gateway_id
+    or final one (`failed` after `delivered`) never overwrites a final status."""
+    if message_id is not None:
+        being_sent = sa.and_(Message.gateway.is_(None), Message.status == MessageStatus.sending)
+        found = sa.and_(Message.id == message_id, sa.or_(Message.gateway == gateway, being_sent))
+    else:
+        found = Message.gateway_id == gateway_id
     message = session.exec(select(Message).where(found, Message.direction == Direction.outbound)).first()
     if message is None:
         log.warning(
@@ -302,9 +309,7 @@ def record_delivery_report(
             extra={"gateway_id": (gateway_id or str(message_id))[:128], "status": str(status)},
         )
         return None
-    conditions = [Message.id == message.id]
-    if status not in FINAL_STATUSES:
-        conditions.append(Message.status.not_in([s.value for s in FINAL_STATUSES]))
+    conditions = [Message.id == message.id, Message.status.not_in([s.value for s in FINAL_STATUSES])]
     values = {"status": status.value, "updated_at": clock.now()}
     if failure_reason and status in _FAILED_STATUSES:
         values["error"] = failure_reason[:500]

@@ -16,7 +16,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from app import clock
-from app.domain import audit
+from app.domain import audit, clinics
 from app.domain.errors import DomainError, NotFound
 from app.domain.phones import normalize_phone
 from app.models import Clinic, ClinicService, ClinicStaff, Service, Worker
@@ -70,7 +70,7 @@ def _action(entity: str, changed: dict[str, list[Any]]) -> str:
 
 
 def get_service(session: Session, service_id: int) -> Service:
-    row = session.get(Service, service_id)
+    row = clinics.service_by_id(session, service_id)
     if row is None:
         raise NotFound(f"service {service_id} not found")
     return row
@@ -156,7 +156,7 @@ def clinic_view(session: Session, clinic: Clinic) -> ClinicView:
 
 
 def get_clinic(session: Session, clinic_id: int) -> ClinicView:
-    row = session.get(Clinic, clinic_id)
+    row = clinics.clinic_by_id(session, clinic_id)
     if row is None:
         raise NotFound(f"clinic {clinic_id} not found")
     return clinic_view(session, row)
@@ -166,7 +166,7 @@ def clinic_for_redemption(session: Session, clinic_id: int | None) -> Clinic:
     """The clinic an API redemption happens at (the domain checks it is active)."""
     if clinic_id is None:
         raise InvalidRegistryInput("clinic_id is required: the clinic where the client came")
-    clinic = session.get(Clinic, clinic_id)
+    clinic = clinics.clinic_by_id(session, clinic_id)
     if clinic is None:
         raise NotFound(f"clinic {clinic_id} not found")
     return clinic
@@ -266,7 +266,7 @@ def update_clinic(
     **values: Any,
 ) -> ClinicView:
     """Change the given fields; `services` and `staff` replace the lists."""
-    clinic = session.get(Clinic, clinic_id)
+    clinic = clinics.clinic_by_id(session, clinic_id)
     if clinic is None:
         raise NotFound(f"clinic {clinic_id} not found")
     before = clinic_view(session, clinic)

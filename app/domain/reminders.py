@@ -28,7 +28,7 @@ from sqlmodel import Session, select
 
 from app import clock
 from app.config import Settings
-from app.domain import audit
+from app.domain import audit, clinics
 from app.domain.code_text import format_code, local_valid_until
 from app.domain.errors import DomainError, NotFound
 from app.domain.message_log import cancel_queued_of_reminders
@@ -37,7 +37,6 @@ from app.messages import UnknownMessageKey, catalogue, placeholders, render
 from app.models import (
     Appointment,
     AppointmentStatus,
-    Clinic,
     CodeState,
     ReferralCode,
     Reminder,
@@ -157,7 +156,7 @@ def schedule_appointment_reminders(
     soon reminder (`appointment_soon_hours` before). A moment already past
     is not scheduled; scheduling twice adds nothing."""
     now = clock.now()
-    clinic = session.get(Clinic, appointment.clinic_id)
+    clinic = clinics.clinic_by_id(session, appointment.clinic_id)
     local = appointment.starts_at.astimezone(settings.tz)
     params = {
         "clinic": clinic.display_name if clinic else "",
@@ -215,7 +214,7 @@ def schedule_retest(
     re-test; scheduling twice returns the one already there."""
     if not code.client_phone:
         return None
-    days = retest_days(settings, session.get(Service, code.service_id))
+    days = retest_days(settings, clinics.service_by_id(session, code.service_id))
     if not days:
         return None
     existing = _active(session, ReminderKind.retest, code_id=code.id)

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from app.config import Settings
 from app.domain.apikeys import find_api_key
 from app.domain.errors import DomainError
-from app.models import ApiKey, ApiRole
+from app.models import MAX_ID, ApiKey, ApiRole
 from app.schemas import ErrorDetail
 
 # ---------------------------------------------------------------- webhooks: the shared secret
@@ -118,8 +118,6 @@ def actor_of(key: ApiKey) -> str:
 
 
 # ---------------------------------------------------------------- admin API: paging and documented errors
-
-MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)

@@ -128,10 +128,11 @@ class Delivery:
             self._store(
                 row,
                 status=MessageStatus.queued,
+                gateway=self.gateway.name,
                 error=reason,
                 next_attempt_at=clock.now() + timedelta(seconds=delay),
             )
             log.warning("sms retry later", extra={**extra, "retry_in": round(delay, 1)})
         else:
-            self._store(row, status=MessageStatus.failed, error=reason)
+            self._store(row, status=MessageStatus.failed, gateway=self.gateway.name, error=reason)
             log.error("sms failed", extra={**extra, "retryable": retryable})

@@ -61,7 +61,7 @@ def make(settings, db, gateway):
         d.stop_background()
 
 
-def send_now(d: Dispatcher, ids) -> int:
+def hand_over_and_wait(d: Dispatcher, ids) -> int:
     """What a hand-over (`send_soon`) does, waited for: claim these ids if
     still queued and due, and deliver them; how many the gateway took."""
     return sum(d.delivery.deliver(row) for row in d.claims.queued(list(ids)))
@@ -189,7 +189,7 @@ def test_replies_are_not_held_by_quiet_hours(make, session, gateway, frozen_cloc
     frozen_clock(local(2026, 11, 23, 23, 30).astimezone(UTC))
     m = queue_message(session, phone=PHONE, text="reply", kind=MessageKind.reply)
     session.commit()
-    assert send_now(make(quiet_hours="21:00-07:00"), [m.id]) == 1
+    assert hand_over_and_wait(make(quiet_hours="21:00-07:00"), [m.id]) == 1
 
 
 def test_a_queued_reminder_message_retried_into_the_night_waits_too(make, session, gateway, frozen_clock):
@@ -348,6 +348,7 @@ def test_a_non_retryable_error_fails_at_once(make, session):
     make(gw).tick()
     m = reload(session, m)
     assert (m.status, m.attempts, m.error) == (MessageStatus.failed, 1, "invalid phone number")
+    assert m.gateway == gw.name  # which gateway refused it, for the operator
 
 
 def test_gateway_status_and_id_are_stored(make, session):
@@ -374,9 +375,9 @@ def test_a_hand_over_and_a_tick_at_once_send_each_message_once(make, session):
     d1, d2 = make(gw), make(gw)
     results = []
     threads = [
-        threading.Thread(target=lambda: results.append(send_now(d1, ids))),
+        threading.Thread(target=lambda: results.append(hand_over_and_wait(d1, ids))),
         threading.Thread(target=lambda: results.append(d2.tick())),
-        threading.Thread(target=lambda: results.append(send_now(d2, ids[::-1]))),
+        threading.Thread(target=lambda: results.append(hand_over_and_wait(d2, ids[::-1]))),
     ]
     for t in threads:
         t.start()
@@ -438,7 +439,7 @@ def test_a_hand_over_ignores_messages_not_queued(make, session, gateway):
     session.commit()
     assert skipped.status == MessageStatus.skipped
     d = make()
-    assert send_now(d, [skipped.id]) == 0
+    assert hand_over_and_wait(d, [skipped.id]) == 0
     assert gateway.sent == []
 
 
@@ -448,11 +449,11 @@ def test_a_hand_over_does_not_jump_a_back_off(make, session, frozen_clock):
     d = make(gw, retry_base_seconds=30.0)
     m = queue_message(session, phone=PHONE, text="reply", kind=MessageKind.reply)
     session.commit()
-    assert send_now(d, [m.id]) == 0  # 429: back off
-    assert send_now(d, [m.id]) == 0  # not before its time
+    assert hand_over_and_wait(d, [m.id]) == 0  # 429: back off
+    assert hand_over_and_wait(d, [m.id]) == 0  # not before its time
     assert reload(session, m).attempts == 1
     frozen_clock(reload(session, m).next_attempt_at)
-    assert send_now(d, [m.id]) == 1
+    assert hand_over_and_wait(d, [m.id]) == 1
     assert gw.to(PHONE) == ["reply"]
 
 

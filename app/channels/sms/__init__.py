@@ -3,4 +3,5 @@
 `router` stores the SMS, finds the keyword and calls the handler of the
 caller's role (`anyone`, `client`, `worker`, `clinic`, registered in the
 router's table); `context` is what a handler gets and how it replies;
-`inbox` handles the SMS of concurrent webhooks in one transaction."""
+`inbox.receive` is where every gateway's SMS come in: stored, answered and
+committed in a transaction of their own."""

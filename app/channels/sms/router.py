@@ -58,15 +58,12 @@ def handle_inbound_sms(
     link_id: str | None = None,
     network_code: str | None = None,
     received_at: datetime | None = None,
-    rollback_on_error: bool = True,
 ) -> InboundResult:
     """Store one inbound SMS of `phone` (E.164) that came in by `gateway`
     (its message id there: `external_id`) and queue its replies, in
     `session`'s transaction, which the caller then commits (call it on a
     fresh session: after a handler bug the transaction is rolled back and
-    the message stored again with a polite error reply; with
-    `rollback_on_error=False` the error is raised instead, for a caller that
-    handles several messages in one transaction and retries them alone).
+    the message stored again with a polite error reply).
 
     A message id already stored for that gateway is a duplicate: nothing is written or
     queued, the first copy is returned."""
@@ -93,8 +90,6 @@ def handle_inbound_sms(
     try:
         _route(ctx)
     except Exception:
-        if not rollback_on_error:
-            raise
         # a bug, or a database error inside a handler: keep nothing it wrote
         log.exception("sms handler failed", extra={"keyword": match.keyword, "phone": mask_phone(phone)})
         session.rollback()

@@ -2,8 +2,9 @@
 `app.sending.gateways.africastalking`), then one call.
 
 - `POST /webhooks/africastalking/sms`: an incoming SMS. Stored (once per
-  gateway `id`) and answered by the SMS channel, in batches; its replies are
-  in the message log when we answer 200, and are sent right after the commit.
+  gateway `id`) and answered by the SMS channel in its own transaction; its
+  replies are in the message log when we answer 200, and are sent right
+  after the commit.
 - `POST /webhooks/africastalking/delivery`: a delivery report, recorded on
   the outbound message by its gateway id.
 - `POST /webhooks/africastalking/ussd`: one USSD step, answered `CON ...` /

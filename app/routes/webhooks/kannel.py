@@ -15,6 +15,7 @@ import logging
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import JSONResponse, Response
 
+from app.models import MAX_ID
 from app.routes.deps import require_webhook_token
 from app.routes.webhooks.forms import read_query, refuse
 from app.routes.webhooks.inbound import receive_sms, record_report, sender_phone
@@ -27,7 +28,8 @@ router = APIRouter(
 )
 
 
-@router.api_route("/sms", methods=["GET", "POST"], summary="Kannel incoming SMS (sms-service get-url)")
+@router.get("/sms", summary="Kannel incoming SMS (sms-service get-url)", operation_id="kannel_sms_get")
+@router.post("/sms", summary="Kannel incoming SMS (post-url, same query)", operation_id="kannel_sms_post")
 async def incoming_sms(request: Request) -> Response:
     fields = read_query(request, SMS_FIELDS)
     path = request.url.path
@@ -46,12 +48,16 @@ async def incoming_sms(request: Request) -> Response:
     return Response(status_code=200)  # empty: Kannel sends no SMS of its own
 
 
-@router.api_route("/delivery", methods=["GET", "POST"], summary="Kannel delivery report (dlr-url)")
+@router.get("/delivery", summary="Kannel delivery report (dlr-url)", operation_id="kannel_delivery_get")
+@router.post("/delivery", summary="Kannel delivery report (same query)", operation_id="kannel_delivery_post")
 async def delivery_report(request: Request) -> JSONResponse:
     fields = read_query(request, DELIVERY_FIELDS)
     path = request.url.path
-    if not (fields["id"].isascii() and fields["id"].isdigit() and len(fields["id"]) <= 18):
+    if not (fields["id"].isascii() and fields["id"].isdigit() and len(fields["id"]) <= 10):
         raise refuse(status.HTTP_400_BAD_REQUEST, "id: not one of our message ids", path)
+    if int(fields["id"]) > MAX_ID:  # a number, but no message of ours has it
+        log.warning("kannel report for an id we never gave", extra={"message_id": fields["id"]})
+        return JSONResponse({"status": "ignored"})
     new_status = delivery_status(fields["status"])
     if new_status is None:
         log.warning(
@@ -59,5 +65,9 @@ async def delivery_report(request: Request) -> JSONResponse:
         )
         return JSONResponse({"status": "ignored"})
     return await record_report(
-        request, message_id=int(fields["id"]), status=new_status, failure_reason=fields.get("answer")
+        request,
+        message_id=int(fields["id"]),
+        gateway=GATEWAY,
+        status=new_status,
+        failure_reason=fields.get("answer"),
     )

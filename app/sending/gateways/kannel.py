@@ -177,7 +177,7 @@ class KannelGateway:
             return SendResult(
                 gateway_id=str(message_id) if message_id is not None else None, status=MessageStatus.sent
             )
-        retryable = code >= 500 or code in (408, 429)
+        retryable = code >= 500
         log.warning(
             "kannel refused a message",
             extra={"phone": mask_phone(phone), "status_code": code, "answer": body, "retryable": retryable},

@@ -38,7 +38,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.domain.phones import mask_phone
-from app.models import MessageStatus
+from app.models import MAX_ID, MessageStatus
 from app.sending.gateways.base import GatewayError, SendResult
 
 log = logging.getLogger("hen.medic_gateway")
@@ -178,7 +178,7 @@ def _log_bad_item(name: str, n: int, item: object, exc: ValidationError) -> None
 
 def our_id(text: str) -> int | None:
     """Our message id in an update's `id` (`str(message.id)`), or None."""
-    if not text or len(text) > 18 or not text.isascii() or not text.isdigit():
+    if not text or len(text) > 10 or not text.isascii() or not text.isdigit() or int(text) > MAX_ID:
         return None
     return int(text)
 

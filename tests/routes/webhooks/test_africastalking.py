@@ -233,6 +233,15 @@ def test_a_malformed_delivery_report_is_refused_and_changes_nothing(client, sess
     assert message.status == MessageStatus.sent
 
 
+@pytest.mark.parametrize("later", ["Failed", "Rejected", "Expired", "Success"])
+def test_a_later_final_report_never_replaces_a_final_status(client, session, later):
+    message = sent_message(session, MessageStatus.delivered)
+    body = f"id={GATEWAY_ID}&status={later}&failureReason=UserInBlacklist"
+    assert client.post(DLR, content=body, headers=FORM).status_code == 200
+    session.refresh(message)
+    assert (message.status, message.error) == (MessageStatus.delivered, None)
+
+
 def test_a_late_report_never_undoes_a_final_status(client, session):
     message = sent_message(session, MessageStatus.delivered)
     body = f"id={GATEWAY_ID}&status=Buffered&phoneNumber=%2B84912345678"

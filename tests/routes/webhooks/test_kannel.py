@@ -166,6 +166,33 @@ def test_a_report_with_an_id_that_is_not_ours_is_refused(client, session, bad_id
     assert message.status == MessageStatus.sent
 
 
+@pytest.mark.parametrize("large", ["2147483648", "9999999999"])
+def test_a_report_for_an_id_larger_than_any_of_ours_is_ignored(client, session, large):
+    message = sent_message(session)
+    r = dlr(client, large, "1")
+    assert (r.status_code, r.json()) == (200, {"status": "ignored"})
+    session.refresh(message)
+    assert message.status == MessageStatus.sent
+
+
+def test_a_report_for_another_gateways_message_is_ignored(client, session):
+    message = sent_message(session)
+    message.gateway = "africastalking"
+    session.commit()
+    assert dlr(client, message.id, "1").json() == {"status": "ignored"}
+    session.refresh(message)
+    assert message.status == MessageStatus.sent
+
+
+@pytest.mark.parametrize("later", ["2", "16", "8", "4"])
+def test_delivered_stays_whatever_report_comes_after(client, session, later):
+    message = sent_message(session)
+    assert dlr(client, message.id, "1").status_code == 200
+    assert dlr(client, message.id, later).status_code == 200
+    session.refresh(message)
+    assert message.status == MessageStatus.delivered
+
+
 def test_a_final_status_is_never_overwritten_by_a_later_report(client, session):
     message = sent_message(session)
     assert dlr(client, message.id, "1").status_code == 200

@@ -97,7 +97,8 @@ def test_an_sms_typed_into_kannel_is_answered_and_its_delivery_reported(served, 
     kannel.type_mo(client, SHORTCODE, "HELP")
     mt = kannel.wait_for_mt(lambda m: m.receiver == client)
     assert (mt.sender, mt.kind, mt.text) == ("HEN", "text", render("sms.help_client", "vi-ascii"))
-    [reply] = outbound_to(served, client)
+    # the send's own result may be stored a moment after the fake SMSC has the message
+    [reply] = wait_for(lambda: [m for m in outbound_to(served, client) if m.gateway_id])
     assert (reply.gateway, reply.gateway_id) == ("kannel", str(reply.id))
     # the fake SMSC reports 8 (accepted) and 1 (delivered): delivered stands
     wait_for(lambda: outbound_to(served, client)[0].status == MessageStatus.delivered)

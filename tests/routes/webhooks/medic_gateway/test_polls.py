@@ -286,6 +286,8 @@ def test_updates_walk_the_phone_s_statuses_to_delivered(client, session):
 
 SKIPPED_UPDATES = {
     "an id we do not know": {"id": "999999", "status": "DELIVERED"},
+    "an id larger than any id": {"id": "2147483648", "status": "DELIVERED"},
+    "an id of 18 digits": {"id": "9" * 18, "status": "DELIVERED"},
     "an id that is not ours": {"id": "9f1c2a4e-1111-2222-3333-444455556666", "status": "DELIVERED"},
     "a status word we do not know": {"status": "TELEPORTED"},
     "a status lowercase": {"status": "delivered"},

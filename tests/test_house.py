@@ -55,3 +55,20 @@ def test_the_circle_finder_finds_a_circle():
     graph.add_import(importer="p.b", imported="p.a")
     graph.add_import(importer="p.c", imported="p.a")
     assert _circles(graph) == [["p.a", "p.b"]]
+
+
+# the leaf modules of the domain: no other domain module below them
+LEAVES = {"app.domain.errors", "app.domain.text", "app.domain.phones"}
+
+
+def test_the_code_text_rules_import_only_the_domains_leaf_modules():
+    """`code_text` (parse, format, check digit, validity) stays pure: any
+    domain module it imports, now or later, must be a leaf."""
+    graph = grimp.build_graph("app", cache_dir=None)
+    imported = graph.find_modules_directly_imported_by("app.domain.code_text")
+    assert {m for m in imported if m.startswith("app.domain.")} <= LEAVES
+    for leaf in LEAVES:
+        assert (
+            not {m for m in graph.find_modules_directly_imported_by(leaf) if m.startswith("app.domain.")}
+            - LEAVES
+        )

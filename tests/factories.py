@@ -353,6 +353,10 @@ def ussd_text(key: str, language: str = "vi-ascii", **values) -> str:
     return to_ascii(render(key, ussd_language(language), **values))
 
 
-def local_ddmm(days_ahead: int, settings) -> str:
-    """The day `days_ahead` from now, as a keypad types it (`2512`)."""
-    return (clock.now() + timedelta(days=days_ahead)).astimezone(settings.tz).strftime("%d%m")
+def local_ddmm(days_ahead: int, settings, weekday: bool = False) -> str:
+    """The day `days_ahead` from now, as a keypad types it (`2512`); with
+    `weekday`, the first Monday to Friday from then (the demo clinics open)."""
+    day = (clock.now() + timedelta(days=days_ahead)).astimezone(settings.tz)
+    while weekday and day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day.strftime("%d%m")

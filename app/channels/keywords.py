@@ -5,7 +5,9 @@ Rules, in the order they are tried on the first word(s) of a message:
 2. `?` at the start -> HELP;
 3. an exact alias of 4+ letters typed as two words (`TU CHOI`, `HUY MA`,
    `PHONG KHAM`; `T C` is not TC);
-4. an exact alias of the first word (`HUY` is STOP, `HUYMA` is VOID: exact wins);
+4. an exact alias of the first word (`HUY` is STOP, `HUYMA` is VOID: exact
+   wins); `HUY` followed by a code is VOID (`HUY 7003-3661`: "cancel code"),
+   never an opt-out;
 5. one typo (Damerau-Levenshtein distance 1: one letter added, dropped,
    changed or two neighbours swapped) against aliases of 4+ letters, only
    for a typed word of 4+ letters whose first letter is right, and only when
@@ -43,6 +45,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "RED": ("RED", "XN"),
 }
 KEYWORDS: tuple[str, ...] = tuple(ALIASES)
+# STOP aliases that mean "cancel": followed by a code, they cancel the code
+CANCEL_WORDS = frozenset({"HUY"})
 CODE_LENGTH = 8
 TYPO_MIN_LENGTH = 4
 
@@ -141,7 +145,10 @@ def parse_keyword(text: str | None) -> KeywordMatch:
     if second and len(first + second) >= TYPO_MIN_LENGTH and first + second in _EXACT:
         return KeywordMatch(_EXACT[first + second], rest(m.end(2)), first + second)
     if first in _EXACT:
-        return KeywordMatch(_EXACT[first], rest(m.end(1)), first)
+        args = rest(m.end(1))
+        if first in CANCEL_WORDS and is_bare_code(args):
+            return KeywordMatch("VOID", args, first)
+        return KeywordMatch(_EXACT[first], args, first)
     kw = _by_typo(first)
     if kw:
         return KeywordMatch(kw, rest(m.end(1)), first, typo=True)

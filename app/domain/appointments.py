@@ -1,19 +1,18 @@
 """Appointments a clinic books for a code's client, and the dates people type.
 
-Accepted dates (program time zone, settings.tz): `25/12`, `25/12/2026`,
-`25/12/26`, `25-12`, `25.12`, followed optionally by a time: `14h`, `14h30`,
-`9:30`, `14:00`, `14`. Without a time the appointment is at 08:00
-(`DEFAULT_TIME`). Without a year the date is this year's; if that day has
-passed, next year's when it is within the next six months (`05/01` sent in
-December), otherwise it is refused as past. A date that does not exist
-(31/02), a time in the past, or more than a year ahead is refused with its
-own error.
+Typed dates and times (`25/12 14h30`, `mai 8h`, `thu 2`, `2h chieu`, `2pm`)
+are read by `app.domain.when` in the program time zone (settings.tz); its
+docstring states the rules. A booking is refused, each with its own reply:
+in the past; after the code expires while it is still to be used (a
+redeemed code's expiry no longer matters); at night, outside
+`DAY_OPENS`-`DAY_CLOSES` local time, whatever the clinic; on a weekday the
+clinic's `hours` text says it is closed, when that text can be read
+(`T2-T6 7:30-16:30`; free text closes no day).
 """
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time
 
 from sqlmodel import Session, select
 
@@ -26,33 +25,16 @@ from app.domain.codes import get_code
 from app.domain.errors import ClinicInactive, DomainError, NotOffered
 from app.domain.message_log import queue_rendered
 from app.domain.people import language_of
+from app.domain.when import DateTooFar as DateTooFar  # the typed-date refusals, callers' names for them
+from app.domain.when import InvalidDate as InvalidDate
+from app.domain.when import PastDate, open_weekdays, read_datetime
 from app.models import Appointment, AppointmentStatus, Clinic, CodeState, MessageKind, ReferralCode
 
-DEFAULT_TIME = time(8, 0)
-NEXT_YEAR_WINDOW = timedelta(days=183)
-MAX_AHEAD = timedelta(days=366)
-
-_DATE_TIME = re.compile(
-    r"^\s*(?P<day>\d{1,2})\s*[/.\-]\s*(?P<month>\d{1,2})(?:\s*[/.\-]\s*(?P<year>\d{4}|\d{2}))?"
-    r"(?:\s*(?:[,;]|\s)\s*(?:luc\s+|at\s+)?(?P<hour>\d{1,2})(?:\s*(?:[h:]|gio)\s*(?P<minute>\d{2})?)?)?"
-    r"\s*$",
-    re.IGNORECASE,
-)
-
-
-class InvalidDate(DomainError):
-    key = "codes.bad_date"
-    status = 422
-
-
-class PastDate(DomainError):
-    key = "codes.past_date"
-    status = 422
-
-
-class DateTooFar(DomainError):
-    key = "codes.date_too_far"
-    status = 422
+# the hours of the day an appointment may start, local time (from included,
+# until excluded): no clinic sees clients at night
+DAY_OPENS = time(7, 0)
+DAY_CLOSES = time(20, 0)
+HOURS_SHOWN = 30  # characters of a clinic's hours text in a refusal
 
 
 class NoClientPhone(DomainError):
@@ -60,52 +42,26 @@ class NoClientPhone(DomainError):
     status = 409
 
 
+class AfterExpiry(DomainError):
+    key = "codes.appt_after_expiry"
+    status = 422
+
+
+class AtNight(DomainError):
+    key = "codes.appt_night"
+    status = 422
+
+
+class ClinicClosed(DomainError):
+    key = "codes.appt_closed"
+    status = 422
+
+
 def parse_appointment_datetime(text: str, settings: Settings, now: datetime) -> datetime:
-    """The aware UTC instant of a typed local date and optional time (see the
-    module docstring for the forms). Raises InvalidDate (unreadable or
+    """The aware UTC instant of a typed local date and optional time (the
+    forms and rules: `app.domain.when`). Raises InvalidDate (unreadable or
     impossible: 31/02, 25h), PastDate, DateTooFar."""
-    shown = (text or "").strip()[:40]
-    m = _DATE_TIME.match(text or "")
-    if not m:
-        raise InvalidDate(f"unreadable date {shown!r}", date=shown)
-    tz = settings.tz
-    today = now.astimezone(tz).date()
-    day, month = int(m["day"]), int(m["month"])
-    hour = int(m["hour"]) if m["hour"] else DEFAULT_TIME.hour
-    minute = int(m["minute"]) if m["minute"] else (0 if m["hour"] else DEFAULT_TIME.minute)
-    try:
-        at = time(hour, minute)
-        if m["year"]:
-            year = int(m["year"]) + (2000 if len(m["year"]) == 2 else 0)
-            when = date(year, month, day)
-        else:
-            when = _year_less(day, month, today)
-    except ValueError:
-        raise InvalidDate(f"no such date or time {shown!r}", date=shown) from None
-    starts = datetime.combine(when, at, tzinfo=tz).astimezone(UTC)
-    if starts <= now:
-        raise PastDate(f"{shown!r} is in the past", date=shown)
-    if starts - now > MAX_AHEAD:
-        raise DateTooFar(f"{shown!r} is more than a year ahead", date=shown)
-    return starts
-
-
-def _year_less(day: int, month: int, today: date) -> date:
-    """This year's day/month, or next year's around New Year (see module
-    doc); a passed day otherwise (the caller refuses it as past). Raises
-    ValueError for a day/month that never exists (31/02)."""
-    date(2000, month, day)  # a leap year: only impossible dates fail
-    for year in (today.year, today.year + 1):
-        try:
-            candidate = date(year, month, day)
-        except ValueError:  # 29/02 outside a leap year
-            continue
-        if candidate >= today and (year == today.year or candidate - today <= NEXT_YEAR_WINDOW):
-            return candidate
-    try:
-        return date(today.year, month, day)
-    except ValueError:
-        raise ValueError("29/02 is not in this year") from None
+    return read_datetime(text or "", now.astimezone(settings.tz)).astimezone(UTC)
 
 
 def bookable_code(
@@ -135,6 +91,32 @@ def bookable_code(
     return row
 
 
+def check_slot(settings: Settings, row: ReferralCode, starts_at: datetime, *, clinic: Clinic) -> None:
+    """Refuse a start the code's client could not keep (see the module
+    docstring): AfterExpiry, AtNight, ClinicClosed. Reads nothing."""
+    local = starts_at.astimezone(settings.tz)
+    if row.state == CodeState.issued and starts_at > row.expires_at:
+        raise AfterExpiry(
+            "appointment after the code expires",
+            code=format_code(row.code),
+            until=row.expires_at.astimezone(settings.tz).strftime("%d/%m/%Y"),
+        )
+    if not DAY_OPENS <= local.time() < DAY_CLOSES:
+        raise AtNight(
+            "appointment at night",
+            opens=DAY_OPENS.strftime("%H:%M"),
+            closes=DAY_CLOSES.strftime("%H:%M"),
+            time=local.strftime("%H:%M"),
+        )
+    open_days = open_weekdays(clinic.hours)
+    if open_days is not None and local.weekday() not in open_days:
+        raise ClinicClosed(
+            "the clinic is closed that day",
+            date=local.strftime("%d/%m/%Y"),
+            hours=" ".join(clinic.hours.split())[:HOURS_SHOWN],
+        )
+
+
 def book_appointment(
     session: Session, settings: Settings, code: str, starts_at: datetime, *, clinic: Clinic, actor: str
 ) -> Appointment:
@@ -144,7 +126,8 @@ def book_appointment(
     client. The code may be issued or already redeemed. Two bookings of one
     code at the same moment leave one: the later replaces the earlier. Raises
     MalformedCode, UnknownCode, CodeVoided, CodeExpired, ClinicInactive,
-    NotOffered, NoClientPhone, PastDate."""
+    NotOffered, NoClientPhone, PastDate, and `check_slot`'s AfterExpiry,
+    AtNight, ClinicClosed."""
     now = clock.now()
     row = bookable_code(session, code, clinic=clinic, now=now)
     # one booking of a code at a time (PostgreSQL: the code's row locked until
@@ -155,6 +138,7 @@ def book_appointment(
         raise PastDate(
             "appointment time is in the past", date=starts_at.astimezone(settings.tz).strftime("%d/%m/%Y")
         )
+    check_slot(settings, row, starts_at, clinic=clinic)
     for earlier in session.exec(
         select(Appointment).where(
             Appointment.code_id == row.id,

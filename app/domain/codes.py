@@ -1,6 +1,8 @@
-"""Referral codes: issue, look up, redeem once, void, expire. The text rules of a code (parse, format, check digit,
-validity) are in `app.domain.code_text`; clinics and services are looked up
-in `app.domain.clinics`.
+"""Referral codes: issue, look up, redeem once, void, expire. Issuing (one
+valid code per client and service: resend or replace) is in
+`app.domain.issuing`, re-exported here; the text rules of a code (parse,
+format, check digit, validity) are in `app.domain.code_text`; clinics and
+services are looked up in `app.domain.clinics`.
 
 Every redemption attempt and every code look-up made for a phone is written
 to the audit log in the caller's transaction (`code.redeem` / `code.attempt`
@@ -20,54 +22,25 @@ from sqlmodel import Session, select
 from app import clock
 from app.config import Settings
 from app.domain import audit, clinics, guesses, reminders
-from app.domain.clinics import find_service, offers
-from app.domain.code_text import (
-    effective_state,
-    expiry_for,
-    format_code,
-    parse_code,
-    random_code,
-    state_error,
-    valid_until_text,
-)
+from app.domain.clinics import offers
+from app.domain.code_text import effective_state, format_code, parse_code, state_error
 from app.domain.errors import (
     AlreadyRedeemed,
     ClinicInactive,
     DomainError,
     MalformedCode,
-    NotFound,
     NotIssuer,
     NotOffered,
     UnknownCode,
-    WorkerInactive,
 )
+from app.domain.issuing import Issued as Issued  # issuing is re-exported: codes.issue_code, codes.refer
+from app.domain.issuing import generate_code as generate_code
+from app.domain.issuing import issue_code as issue_code
+from app.domain.issuing import refer as refer
+from app.domain.issuing import void_issued
 from app.domain.message_log import queue_rendered
 from app.domain.people import language_of
-from app.domain.phones import normalize_phone
-from app.models import (
-    Channel,
-    Clinic,
-    CodeState,
-    MessageKind,
-    Redemption,
-    ReferralCode,
-    Service,
-    Worker,
-)
-
-_GENERATE_ATTEMPTS = 20
-
-
-def generate_code(session: Session) -> str:
-    """A fresh valid code not used by any code ever issued (checked in the
-    database; the unique index on `referral_code.code` is the final guard,
-    see `issue_code`). Raises RuntimeError if the space looks exhausted."""
-    for _ in range(_GENERATE_ATTEMPTS):
-        candidate = random_code()
-        if session.exec(select(ReferralCode.id).where(ReferralCode.code == candidate)).first() is None:
-            return candidate
-    raise RuntimeError("could not find an unused referral code")
-
+from app.models import Channel, Clinic, CodeState, MessageKind, Redemption, ReferralCode, Service, Worker
 
 # ---------------------------------------------------------------- look-ups
 
@@ -85,6 +58,19 @@ def get_code(session: Session, code: str) -> ReferralCode:
 def code_by_id(session: Session, code_id: int) -> ReferralCode:
     """The code row of `code_id` (a redemption's code: always there)."""
     return session.get(ReferralCode, code_id)
+
+
+def valid_codes_of(session: Session, phone: str) -> list[ReferralCode]:
+    """The codes issued to the client `phone` that can still be redeemed,
+    newest first (what a client who forgot the code is sent again)."""
+    now = clock.now()
+    rows = session.exec(
+        select(ReferralCode)
+        .where(ReferralCode.client_phone == phone, ReferralCode.state == CodeState.issued)
+        .order_by(ReferralCode.id.desc())
+        .limit(5)
+    ).all()
+    return [row for row in rows if effective_state(row, now) == CodeState.issued]
 
 
 def code_status(session: Session, code: str, *, actor: str | None = None) -> ReferralCode:
@@ -107,97 +93,6 @@ def code_status(session: Session, code: str, *, actor: str | None = None) -> Ref
     if actor:
         audit.record(session, actor, "code.attempt", "referral_code", row.id, outcome="valid")
     return row
-
-
-# ---------------------------------------------------------------- issue
-
-
-def issue_code(
-    session: Session,
-    settings: Settings,
-    *,
-    service: str,
-    worker: Worker | None,
-    client_phone: str | None,
-    clinic_id: int | None,
-    channel: Channel,
-    actor: str,
-) -> ReferralCode:
-    """Issue a new code for `service` (its code, any case), by `worker`,
-    optionally for a client phone (normalised) and a suggested clinic.
-    Queues the discreet client SMS (outbox enforces opt-out) and schedules
-    the expiry nudge. Raises UnknownService, InvalidPhone, WorkerInactive,
-    NotFound / ClinicInactive (clinic), NotOffered. Nothing is written when
-    it raises."""
-    svc = find_service(session, service)
-    if worker is not None and not worker.active:
-        raise WorkerInactive("this worker is not active")
-    phone = normalize_phone(client_phone, settings.default_region) if client_phone else None
-    clinic = None
-    if clinic_id is not None:
-        clinic = clinics.clinic_by_id(session, clinic_id)
-        if clinic is None:
-            raise NotFound(f"no clinic {clinic_id}")
-        if not clinic.active:
-            raise ClinicInactive("this clinic is not active", clinic=clinic.display_name)
-        if not offers(session, clinic.id, svc.id):
-            raise NotOffered(
-                "clinic does not offer this service", clinic=clinic.display_name, service=svc.code
-            )
-    now = clock.now()
-    row = _insert_code(session, svc, worker, phone, clinic, channel, now, settings.tz)
-    audit.record(
-        session,
-        actor,
-        "code.issue",
-        "referral_code",
-        row.id,
-        service=svc.code,
-        worker_id=row.worker_id,
-        clinic_id=row.clinic_id,
-        channel=str(channel),
-        client=bool(phone),
-    )
-    if phone:
-        language = language_of(session, settings, phone)
-        key = "codes.client_issued_clinic" if clinic else "codes.client_issued_any"
-        queue_rendered(
-            session,
-            phone=phone,
-            key=key,
-            language=language,
-            kind=MessageKind.notification,
-            code=format_code(row.code),
-            service=svc.display_name,
-            clinic=clinic.display_name if clinic else "",
-            address=clinic.address if clinic else "",
-            until=valid_until_text(row, settings.tz),
-        )
-    reminders.schedule_code_expiry_nudge(session, settings, row)
-    return row
-
-
-def _insert_code(session, svc, worker, phone, clinic, channel, now, tz) -> ReferralCode:
-    for _ in range(_GENERATE_ATTEMPTS):
-        row = ReferralCode(
-            code=generate_code(session),
-            service_id=svc.id,
-            worker_id=worker.id if worker else None,
-            clinic_id=clinic.id if clinic else None,
-            client_phone=phone,
-            state=CodeState.issued,
-            channel=channel,
-            issued_at=now,
-            expires_at=expiry_for(svc.expiry_days, now, tz),
-        )
-        try:
-            with session.begin_nested():
-                session.add(row)
-                session.flush()
-            return row
-        except IntegrityError:  # the same code inserted at the same moment elsewhere
-            continue
-    raise RuntimeError("could not store a unique referral code")
 
 
 # ---------------------------------------------------------------- redeem
@@ -323,22 +218,7 @@ def void_code(session: Session, code: str, *, worker: Worker | None, actor: str)
     row = get_code(session, code)
     if worker is not None and row.worker_id != worker.id:
         raise NotIssuer("only the worker who issued a code can void it", code=format_code(row.code))
-    now = clock.now()
-    changed = session.exec(
-        update(ReferralCode)
-        .where(
-            ReferralCode.id == row.id, ReferralCode.state == CodeState.issued, ReferralCode.expires_at > now
-        )
-        .values(state=CodeState.voided, voided_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    session.refresh(row)
-    if changed != 1:
-        raise state_error(row, now)
-    audit.record(
-        session, actor, "code.void", "referral_code", row.id, worker_id=worker.id if worker else None
-    )
-    reminders.cancel_for_code(session, row.id, "voided")
+    void_issued(session, row, actor=actor, now=clock.now(), worker_id=worker.id if worker else None)
     return row
 
 

@@ -19,6 +19,12 @@ class InvalidPhone(DomainError):
     status = 422
 
 
+class NotMobile(InvalidPhone):
+    """A valid number that cannot get an SMS (a landline): not a client phone."""
+
+    key = "codes.not_mobile"
+
+
 class NotFound(DomainError):
     key = "error.not_found"
     status = 404

@@ -32,6 +32,7 @@ from app import clock
 from app.db import note_queued
 from app.domain.people import is_opted_out
 from app.domain.phones import mask_phone
+from app.domain.text import strip_diacritics
 from app.messages import count_segments, render
 from app.models import Channel, Direction, Message, MessageKind, MessageStatus
 
@@ -41,6 +42,7 @@ FINAL_STATUSES = frozenset(
     {MessageStatus.delivered, MessageStatus.rejected, MessageStatus.failed, MessageStatus.expired}
 )
 _FAILED_STATUSES = frozenset({MessageStatus.rejected, MessageStatus.failed, MessageStatus.expired})
+ASCII_LANGUAGES = frozenset({"vi-ascii"})  # languages sent without diacritics
 _table = Message.__table__
 _c = _table.c
 
@@ -191,7 +193,11 @@ def queue(
     auto-reply cap). `opted_out`: the phone's opt-out when the caller has
     just read it (saves the look-up). The caller's transaction commits it; a
     queued row is then handed over for sending (`hand_over=False`: left to
-    the dispatcher's tick, which queued it)."""
+    the dispatcher's tick, which queued it). A `vi-ascii` text is sent
+    without diacritics whatever it holds (a clinic name typed with them),
+    so it stays GSM-7 and within its segments."""
+    if language in ASCII_LANGUAGES:
+        text = strip_diacritics(text)
     info = count_segments(text)
     now = clock.now()
     if force:

@@ -1,12 +1,16 @@
 """Outreach figures of a worker: the daily REACH report (people reached,
-condoms) and this month's issued / redeemed / reached figures (STATS)."""
+condoms) and this month's issued / redeemed / reached figures (STATS).
+
+A worker has one report row a day; every REACH adds its people and condoms
+to that day's row (two outreach sessions in a day add up), so every reader
+(STATS, `/indicators`) sums rows as before."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -15,12 +19,20 @@ from app.domain import audit
 from app.domain.errors import DomainError
 from app.models import OutreachReport, Redemption, ReferralCode, Worker
 
-MAX_OUTREACH_COUNT = 100_000
+MAX_REACH_PEOPLE = 10_000  # in one REACH
+MAX_REACH_CONDOMS = 100_000  # in one REACH
 
 
 class InvalidCount(DomainError):
     key = "codes.bad_count"
     status = 422
+
+
+def check_counts(people: object, condoms: object) -> None:
+    """Raises InvalidCount unless both are whole numbers from 0 to their maximum."""
+    for value, most in ((people, MAX_REACH_PEOPLE), (condoms, MAX_REACH_CONDOMS)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= most:
+            raise InvalidCount("count out of range", people=MAX_REACH_PEOPLE, condoms=MAX_REACH_CONDOMS)
 
 
 @dataclass(frozen=True)
@@ -78,24 +90,17 @@ def worker_month_stats(
 
 
 def record_outreach(session: Session, worker: Worker, people: int, condoms: int, day: date) -> OutreachReport:
-    """Store `worker`'s outreach counts for `day`; a second report the same
-    day replaces the first (unique worker+day). Raises InvalidCount for a
-    negative or implausibly large number."""
-    for value in (people, condoms):
-        if not isinstance(value, int) or value < 0 or value > MAX_OUTREACH_COUNT:
-            raise InvalidCount(f"count out of range: {value!r}", max=MAX_OUTREACH_COUNT)
+    """Add `worker`'s outreach counts to the report of `day` (created on
+    the day's first REACH; unique worker+day), in one UPDATE that adds, so
+    concurrent reports add up too. Returns the day's row (its totals).
+    Raises InvalidCount for a negative or too large number (see
+    `check_counts`)."""
+    check_counts(people, condoms)
     now = clock.now()
     report: OutreachReport | None = None
     for _ in range(3):
-        report = session.exec(
-            select(OutreachReport).where(
-                OutreachReport.worker_id == worker.id, OutreachReport.report_date == day
-            )
-        ).first()
-        if report is not None:
-            report.people_reached, report.condoms, report.updated_at = people, condoms, now
-            session.add(report)
-            session.flush()
+        if _add_to_day(session, worker, people, condoms, day, now):
+            report = _day_report(session, worker, day)
             break
         try:
             with session.begin_nested():
@@ -110,7 +115,7 @@ def record_outreach(session: Session, worker: Worker, people: int, condoms: int,
                 session.add(report)
                 session.flush()
             break
-        except IntegrityError:  # the same worker's other REACH won the insert; update it
+        except IntegrityError:  # the same worker's other REACH made the row first; add to it
             report = None
     if report is None:
         raise RuntimeError("could not store the outreach report")
@@ -123,5 +128,32 @@ def record_outreach(session: Session, worker: Worker, people: int, condoms: int,
         day=day.isoformat(),
         people=people,
         condoms=condoms,
+        total_people=report.people_reached,
+        total_condoms=report.condoms,
     )
+    return report
+
+
+def _add_to_day(session: Session, worker: Worker, people: int, condoms: int, day: date, now) -> bool:
+    """Add to the day's row if there is one."""
+    return (
+        session.exec(
+            update(OutreachReport)
+            .where(OutreachReport.worker_id == worker.id, OutreachReport.report_date == day)
+            .values(
+                people_reached=OutreachReport.people_reached + people,
+                condoms=OutreachReport.condoms + condoms,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
+
+
+def _day_report(session: Session, worker: Worker, day: date) -> OutreachReport:
+    report = session.exec(
+        select(OutreachReport).where(OutreachReport.worker_id == worker.id, OutreachReport.report_date == day)
+    ).one()
+    session.refresh(report)
     return report

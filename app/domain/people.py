@@ -22,6 +22,7 @@ class Caller:
     opted_out: bool
     worker: Worker | None = None
     staff: ClinicStaff | None = None
+    former: Role | None = None  # a deactivated worker or clinic phone, now a client
 
 
 def get_person(session: Session, phone: str) -> Person | None:
@@ -47,8 +48,20 @@ def get_or_create_person(session: Session, phone: str) -> Person:
 def _caller_query():
     worker, staff, person = Worker.__table__, ClinicStaff.__table__, Person.__table__
     asked = sa.select(sa.bindparam("phone").label("phone")).subquery()
+    old_worker, old_staff = worker.alias("old_worker"), staff.alias("old_staff")
+    inactive_worker = sa.exists().where(
+        old_worker.c.phone == asked.c.phone, old_worker.c.active == sa.false()
+    )
+    inactive_staff = sa.exists().where(old_staff.c.phone == asked.c.phone, old_staff.c.active == sa.false())
     return (
-        sa.select(worker.c.id, staff.c.id, person.c.language, person.c.opted_out)
+        sa.select(
+            worker.c.id,
+            staff.c.id,
+            person.c.language,
+            person.c.opted_out,
+            inactive_worker.label("former_worker"),
+            inactive_staff.label("former_staff"),
+        )
         .select_from(asked)
         .outerjoin(worker, sa.and_(worker.c.phone == asked.c.phone, worker.c.active == sa.true()))
         .outerjoin(staff, sa.and_(staff.c.phone == asked.c.phone, staff.c.active == sa.true()))
@@ -65,11 +78,16 @@ def resolve_caller(session: Session, phone: str, default_language: str) -> Calle
     """Role, language and opt-out of `phone`, in one query (every inbound
     SMS and USSD step starts here; a worker's or staff member's row is then
     read by its key); no row is written."""
-    worker_id, staff_id, language, opted_out = session.execute(_CALLER, {"phone": phone}).one()
+    worker_id, staff_id, language, opted_out, former_worker, former_staff = session.execute(
+        _CALLER, {"phone": phone}
+    ).one()
     # a phone registered as both acts as the worker
     worker = session.get(Worker, worker_id) if worker_id is not None else None
     staff = session.get(ClinicStaff, staff_id) if staff_id is not None and worker is None else None
     role = Role.worker if worker else Role.clinic if staff else Role.client
+    former = None
+    if role is Role.client:
+        former = Role.worker if former_worker else Role.clinic if former_staff else None
     return Caller(
         phone=phone,
         role=role,
@@ -77,6 +95,7 @@ def resolve_caller(session: Session, phone: str, default_language: str) -> Calle
         opted_out=bool(opted_out),
         worker=worker,
         staff=staff,
+        former=former,
     )
 
 

@@ -1,6 +1,8 @@
 """Message catalogues: one TOML file per language in this folder
 (`vi.toml`, `vi-ascii.toml`, `en.toml`, ...). Adding a language is adding a
 file. Code refers to keys (`section.name`); `render` fills the placeholders.
+The `[intents]` table holds what people type rather than what we send:
+lists of phrases per intent (`phrases` reads them, for every language).
 
 Also the SMS segment arithmetic: GSM-7 (with its extension table) versus
 UCS-2."""
@@ -27,20 +29,31 @@ def _flatten(prefix: str, table: dict, out: dict[str, str]) -> None:
         name = f"{prefix}.{key}" if prefix else key
         if isinstance(value, dict):
             _flatten(name, value, out)
-        else:
+        elif not isinstance(value, list):  # lists are phrases people type, not texts
             out[name] = str(value)
 
 
 @lru_cache
-def catalogue(language: str) -> dict[str, str]:
-    """Every key of one language, flattened (`sms.help_client`)."""
+def _load(language: str) -> dict:
     path = CATALOGUE_DIR / f"{language}.toml"
     if not path.is_file():
         raise LookupError(f"no catalogue for language {language!r}")
-    out: dict[str, str] = {}
     with path.open("rb") as fh:
-        _flatten("", tomllib.load(fh), out)
+        return tomllib.load(fh)
+
+
+@lru_cache
+def catalogue(language: str) -> dict[str, str]:
+    """Every text of one language, flattened (`sms.help_client`)."""
+    out: dict[str, str] = {}
+    _flatten("", _load(language), out)
     return out
+
+
+def intents(language: str) -> dict[str, list[str]]:
+    """The `[intents]` table of one language: intent -> phrases, as typed."""
+    table = _load(language).get("intents", {})
+    return {name: list(value) for name, value in table.items() if isinstance(value, list)}
 
 
 @lru_cache

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query, status
+from fastapi import APIRouter, Body, Path, Query, Response, status
 
 from app import clock
 from app.domain import code_text, codes, listings, registry
@@ -119,14 +119,17 @@ def list_codes(
     "",
     summary="Issue a code",
     description="Issues a code for a service, optionally by a worker, for a client phone (who then gets it by "
-    "SMS) and a suggested clinic.",
+    "SMS) and a suggested clinic: 201. When that client already holds a valid code for the service, no code "
+    "is issued: that code is sent to the client again and returned with 200 (its worker and clinic unchanged).",
     status_code=status.HTTP_201_CREATED,
     response_model=CodePublic,
-    responses={**NOT_FOUND, **CONFLICT},
+    responses={**NOT_FOUND, **CONFLICT, 200: {"description": "The client's valid code, resent"}},
 )
-def issue_code(body: CodeIssue, session: SessionDep, settings: SettingsDep, key: AdminKey):
+def issue_code(
+    body: CodeIssue, response: Response, session: SessionDep, settings: SettingsDep, key: AdminKey
+):
     worker = registry.get_worker(session, body.worker_id) if body.worker_id else None
-    row = codes.issue_code(
+    issued = codes.refer(
         session,
         settings,
         service=body.service,
@@ -137,7 +140,9 @@ def issue_code(body: CodeIssue, session: SessionDep, settings: SettingsDep, key:
         actor=actor_of(key),
     )
     session.commit()
-    return code_public(listings.code_row(session, row), full_phone=True)
+    if issued.resent:
+        response.status_code = status.HTTP_200_OK
+    return code_public(listings.code_row(session, issued.code), full_phone=True)
 
 
 @router.get("/{code}", summary="Show a code", response_model=CodePublic, responses=NOT_FOUND)

@@ -217,3 +217,15 @@ def test_one_folding_serves_keywords_clinic_search_and_ussd_screens():
     assert text.strip_diacritics("Hẹn Điện Biên Phủ đ") == "Hen Dien Bien Phu d"
     assert fold("phòng khám") == "PHONG KHAM"
     assert to_ascii("Điện Biên\tPhủ ✓") == "Dien Bien Phu ?"
+
+
+@pytest.mark.parametrize("text", ["HUY 7003-3661", "huy 70033661", "Hủy 7003 3661", "HUY: 7003.3661"])
+def test_huy_with_a_code_is_void_not_stop(text):
+    match = parse_keyword(text)
+    assert match.keyword == "VOID"
+    assert "".join(ch for ch in match.args if ch.isdigit()) == "70033661"
+
+
+@pytest.mark.parametrize("text", ["HUY", "huy di", "HUY 123", "HUY tin nhan"])
+def test_huy_without_a_code_is_still_stop(text):
+    assert parse_keyword(text).keyword == "STOP"

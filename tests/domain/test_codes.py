@@ -1,5 +1,6 @@
-"""Referral codes, the domain (`app.domain.codes`): drawing, issuing,
-redeeming once, voiding, expiry."""
+"""Referral codes, the domain (`app.domain.codes`, issuing in
+`app.domain.issuing`): drawing, issuing (one valid code per client and
+service: resent, or replaced on request), redeeming once, voiding, expiry."""
 
 from __future__ import annotations
 
@@ -162,6 +163,87 @@ def test_a_colliding_code_is_drawn_again(demo, settings, now, monkeypatch):
     monkeypatch.setattr(code_text.secrets, "randbelow", lambda n: next(draws))
     second = issue_code(demo, settings, client=None)
     assert second.code == with_check("7654321")
+
+
+# ---------------------------------------------------------------- one valid code per client and service
+
+
+def _refer(session, settings, **kwargs):
+    values = dict(
+        service="VCT",
+        worker=demo_worker(session),
+        client_phone=CLIENT,
+        clinic_id=None,
+        channel=Channel.api,
+        actor="test",
+    )
+    values.update(kwargs)
+    return codes.refer(session, settings, **values)
+
+
+def test_a_clients_valid_code_is_resent_by_any_worker_on_any_channel(demo, settings, now):
+    first = _refer(demo, settings)
+    assert not first.resent and first.replaced == ()
+    other = Worker(name="Other", phone="+84900000011")
+    demo.add(other)
+    demo.flush()
+    again = _refer(demo, settings, worker=other, client_phone="0912 345 678", channel=Channel.ussd)
+    assert again.resent and again.code.id == first.code.id
+    assert again.code.worker_id == demo_worker(demo).id and again.code.channel == Channel.api
+    assert count_rows(demo, ReferralCode) == 1
+    texts = [m.text for m in demo.exec(select(Message).where(Message.phone == CLIENT).order_by(Message.id))]
+    assert len(texts) == 2 and texts[0] == texts[1]
+    [resend] = audits(demo, "code.resend")
+    assert resend.entity_id == str(first.code.id) and resend.detail["worker_id"] == other.id
+    # issue_code, for callers that only want the code, follows the same rule
+    assert issue_code(demo, settings).id == first.code.id
+
+
+def test_a_resend_names_the_clinic_of_the_code_not_a_new_one(demo, settings, now):
+    him_lam = clinic_named(demo)
+    _refer(demo, settings, clinic_id=him_lam.id)
+    again = _refer(demo, settings, clinic_id=None)
+    assert again.resent and again.code.clinic_id == him_lam.id
+    last = demo.exec(select(Message).where(Message.phone == CLIENT).order_by(Message.id.desc())).first()
+    assert him_lam.display_name in last.text
+
+
+def test_new_voids_every_valid_code_of_the_pair_and_issues_one(demo, settings, now):
+    old = _refer(demo, settings).code
+    fresh = _refer(demo, settings, new=True)
+    assert not fresh.resent and fresh.replaced == (old,) and fresh.code.id != old.id
+    demo.refresh(old)
+    assert old.state == CodeState.voided and old.voided_at == NOW
+    nudges = demo.exec(select(Reminder).where(Reminder.code_id == old.id)).all()
+    assert [n.status for n in nudges] == [ReminderStatus.cancelled]
+    [issue] = [a for a in audits(demo, "code.issue") if a.entity_id == str(fresh.code.id)]
+    assert issue.detail["replaces"] == [old.id]
+    assert _refer(demo, settings).code.id == fresh.code.id
+
+
+def test_a_new_code_when_the_old_one_is_used_expired_or_for_another_service(demo, settings, now):
+    used = _refer(demo, settings).code
+    redeem_at(demo, settings, used.code)
+    second = _refer(demo, settings)
+    assert not second.resent and second.code.id != used.id
+    clock.freeze(now + timedelta(days=31))  # past expiry, not yet marked expired
+    third = _refer(demo, settings)
+    assert not third.resent and third.code.id != second.code.id
+    assert not _refer(demo, settings, service="MMT").resent
+    # without a client phone there is no pair: always a new code
+    assert not _refer(demo, settings, client_phone=None).resent
+    assert not _refer(demo, settings, client_phone=None).resent
+
+
+def test_a_refused_request_resends_nothing(demo, settings, now):
+    _refer(demo, settings)
+    with pytest.raises(errors.NotOffered):
+        _refer(demo, settings, clinic_id=clinic_named(demo).id, service="STI")
+    w = demo_worker(demo)
+    w.active = False
+    with pytest.raises(errors.WorkerInactive):
+        _refer(demo, settings, worker=w)
+    assert audits(demo, "code.resend") == []
 
 
 # ---------------------------------------------------------------- redeem

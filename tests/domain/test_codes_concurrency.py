@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import func
@@ -92,7 +92,11 @@ def test_bookings_of_one_code_at_the_same_moment_leave_one_upcoming_appointment(
     engine = make_engine(database_url, pool_size=BOOKINGS, max_overflow=0)
     factory = session_factory(engine)
     start = threading.Barrier(BOOKINGS)
-    base = clock.now().replace(microsecond=0) + timedelta(days=3)
+    # 08:00 local on a weekday at least three days ahead: inside the demo clinic's hours
+    day = (clock.now().astimezone(settings.tz) + timedelta(days=3)).date()
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    base = datetime.combine(day, time(8, 0), tzinfo=settings.tz).astimezone(UTC)
 
     def book(i: int) -> None:
         with factory() as session:

@@ -28,6 +28,22 @@ def test_issue_a_code_for_a_client_through_the_api(client, keys, session):
     assert row.actor == "key:test admin"
 
 
+def test_issuing_again_for_a_client_with_a_valid_code_answers_200_with_that_code(client, keys, session):
+    worker = demo_worker(session)
+    first = issue_by_api(client, keys, worker_id=worker.id, client_phone=CLIENT)
+    r = client.post(
+        f"{API}/codes", json={"service": "vct", "client_phone": "0912 345 678"}, headers=keys.admin
+    )
+    assert r.status_code == 200, r.text
+    again = r.json()
+    assert again == first  # the same code, its worker kept, the same response shape
+    assert client.get(f"{API}/codes", headers=keys.admin).json()["total"] == 1
+    sms = session.exec(select(Message).where(Message.phone == CLIENT).order_by(Message.id)).all()
+    assert len(sms) == 2 and sms[0].text == sms[1].text
+    # another service is another code
+    assert issue_by_api(client, keys, service="MMT", client_phone=CLIENT)["code"] != first["code"]
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [

@@ -1,5 +1,6 @@
 """SMS keywords for anyone: HELP, STOP, START, LANG, CLINIC and MORE, and
-CODE (or a message that is only a code)."""
+CODE (or a message that is only a code); and a message without a keyword,
+answered by what it means (`app.channels.intents`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import dataclasses
 from datetime import timedelta
 
 from app import clock
+from app.channels import intents
 from app.channels.keywords import parse_keyword
 from app.channels.sms.context import DATE_FORMAT, Handler, SmsContext
 from app.channels.sms.listing import clinic_pages
@@ -14,6 +16,7 @@ from app.domain import audit, clinics, code_text, codes, message_log
 from app.domain.people import set_language, set_opt_out
 from app.domain.text import fold
 from app.messages import languages, render
+from app.models import Role
 
 PAGING_WINDOW = timedelta(hours=24)  # MORE continues a CLINIC listing of the last day
 
@@ -29,7 +32,8 @@ def stop(ctx: SmsContext) -> None:
     audit.record(ctx.session, ctx.actor, "person.opt_out", "person", None, channel="sms")
     ctx.caller = dataclasses.replace(ctx.caller, opted_out=True)
     # exempt from the cap: sent once per opt-out, so it cannot loop
-    ctx.reply("sms.stop_confirm", force=True, capped=False)
+    key = "sms.stop_confirm" if ctx.caller.role is Role.client else "sms.stop_confirm_staff"
+    ctx.reply(key, force=True, capped=False)
 
 
 def start(ctx: SmsContext) -> None:
@@ -37,7 +41,8 @@ def start(ctx: SmsContext) -> None:
         set_opt_out(ctx.session, ctx.caller.phone, False)
         audit.record(ctx.session, ctx.actor, "person.opt_in", "person", None, channel="sms")
         ctx.caller = dataclasses.replace(ctx.caller, opted_out=False)
-    ctx.reply("sms.start_confirm")
+    # exempt from the cap: whoever comes back must learn that they are back
+    ctx.reply("sms.start_confirm", capped=False)
 
 
 def _alnum_key(text: str) -> str:
@@ -98,13 +103,27 @@ def more(ctx: SmsContext) -> None:
 
 def code(ctx: SmsContext) -> None:
     """Whether a code is still good, and where; a phone refused by the
-    wrong-code throttle gets one notice, then silence."""
-    if not ctx.args.strip():
-        ctx.reply("codes.code_usage")
+    wrong-code throttle gets one notice, then silence. `MA` without a code
+    (`MA`, `ma cua toi la gi`) from a client who holds a valid code sends
+    that code again."""
+    if not any(ch.isdigit() for ch in ctx.args):  # `MA`, `ma cua toi la gi`: no code typed
+        if not _resend_codes(ctx):
+            ctx.reply("codes.code_usage")
         return
     if ctx.throttled():
         return
-    row = codes.code_status(ctx.session, ctx.args, actor=ctx.actor)
+    _reply_status(ctx, codes.code_status(ctx.session, ctx.args, actor=ctx.actor))
+
+
+def _resend_codes(ctx: SmsContext) -> bool:
+    """The caller's valid codes again (the two newest); False when none."""
+    held = codes.valid_codes_of(ctx.session, ctx.caller.phone)[:2]
+    for row in held:
+        _reply_status(ctx, row)
+    return bool(held)
+
+
+def _reply_status(ctx: SmsContext, row) -> None:
     service = clinics.service_by_id(ctx.session, row.service_id)
     where = clinics.active_clinic(ctx.session, row.clinic_id)
     until = code_text.local_valid_until(row, ctx.settings.tz).strftime(DATE_FORMAT)
@@ -119,6 +138,25 @@ def code(ctx: SmsContext) -> None:
         )
     else:
         ctx.reply("codes.status_valid_any", **values)
+
+
+def unknown(ctx: SmsContext) -> None:
+    """A message without a keyword: thanks get no answer (it would cost an
+    SMS and say nothing); a question about a clinic, the code or a greeting
+    gets the answer it asks for; anything else the short help."""
+    text = ctx.args
+    if intents.only_thanks(text):
+        return
+    meant = intents.intent_of(text)
+    if meant == "clinic":
+        _reply_clinic_page(ctx, "", 0)
+    elif meant == "my_code":
+        if not _resend_codes(ctx):
+            ctx.reply("sms.my_code_none")
+    elif meant == "greeting":
+        ctx.reply_help()
+    else:
+        ctx.reply("sms.unknown")
 
 
 HANDLERS: dict[str, Handler] = {

@@ -7,7 +7,8 @@ import re
 
 from app import clock
 from app.channels.sms.context import DATE_FORMAT, Handler, SmsContext
-from app.domain import appointments, clinics, code_text, codes, people
+from app.domain import appointments, clinics, code_text, codes, guesses, people
+from app.domain.errors import MalformedCode, UnknownCode
 from app.models import Channel, Clinic
 
 _CODE_PART = re.compile(r"^[\d.\-]+$")
@@ -37,11 +38,21 @@ def red(ctx: SmsContext) -> None:
     if not ctx.args.strip():
         ctx.reply("codes.red_usage")
         return
-    if ctx.throttled():
-        return
-    redemption = codes.redeem_code(
-        ctx.session, ctx.settings, ctx.args, clinic=_staff_clinic(ctx), channel=Channel.sms, actor=ctx.actor
-    )
+    # a desk is never silenced: a valid code always goes through (the client
+    # is at the counter); over the wrong-code limit, each wrong one is
+    # answered with the limit's notice instead of what was wrong
+    try:
+        redemption = codes.redeem_code(
+            ctx.session,
+            ctx.settings,
+            ctx.args,
+            clinic=_staff_clinic(ctx),
+            channel=Channel.sms,
+            actor=ctx.actor,
+        )
+    except (MalformedCode, UnknownCode):
+        guesses.check_wrong_code_throttle(ctx.session, ctx.settings, ctx.caller.phone)
+        raise
     row = codes.code_by_id(ctx.session, redemption.code_id)
     service = clinics.service_by_id(ctx.session, row.service_id)
     ctx.reply("codes.redeemed", code=code_text.format_code(row.code), service=service.code)

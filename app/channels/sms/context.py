@@ -74,6 +74,10 @@ class SmsContext:
         against loops with unknown robots: it applies to clients only, since
         a registered worker or clinic desk needs every answer (a capped REF
         reply would leave the worker without the code just issued)."""
+        # a worker or desk that sent STOP still gets the answers to its own
+        # keywords (the code just issued, the visit just confirmed): STOP
+        # stops what we send unasked
+        force = force or self.caller.role != Role.client
         capped = capped and self.caller.role == Role.client and (force or not self.caller.opted_out)
         over_cap = capped and self._over_cap()
         message = message_log.queue(
@@ -89,6 +93,9 @@ class SmsContext:
         )
         if over_cap:
             log.warning("auto-reply cap reached", extra={"phone": mask_phone(self.caller.phone)})
+            if self._recent_replies == self.settings.auto_reply_limit_per_hour:
+                # the first answer over the cap: one notice instead, then silence
+                self.reply("sms.reply_cap", capped=False)
         if message.status == MessageStatus.queued:
             self.reply_ids.append(message.id)
             self._recent_replies = (self._recent_replies or 0) + 1

@@ -41,6 +41,9 @@ if _unknown:  # a handler for a keyword the parser never finds
     raise ValueError(f"keywords without aliases in app/channels/keywords.py: {sorted(_unknown)}")
 
 
+INACTIVE_KEYS = {Role.worker: "codes.worker_inactive", Role.clinic: "codes.staff_inactive"}
+
+
 def handler_for(keyword: str, role: Role) -> Handler | None:
     """The handler of `keyword` for `role`: the role's own, else anyone's."""
     return HANDLERS[role].get(keyword) or HANDLERS[None].get(keyword)
@@ -122,9 +125,14 @@ def _duplicate(session: Session, phone: str, gateway: str, external_id: str | No
 def _route(ctx: SmsContext) -> None:
     keyword = ctx.keyword
     if keyword is None:
-        ctx.reply("sms.unknown")
+        anyone.unknown(ctx)
         return
     fn = handler_for(keyword, ctx.caller.role)
+    former = ctx.caller.former
+    if fn is None and former is not None and keyword in HANDLERS[former]:
+        # a deactivated worker or desk using its keywords: say why nothing happens
+        ctx.reply(INACTIVE_KEYS[former])
+        return
     if fn is None:
         # a keyword of another role (a client sending REF): the help of theirs
         ctx.reply_help()

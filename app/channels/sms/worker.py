@@ -5,22 +5,46 @@ REF arguments: the service code first; then, optionally, the client's phone
 (spaces allowed: the longest run of leading number-like words that is a
 valid phone); then, optionally, the clinic: its number (id) or a fragment of
 its name or district (`Him Lam`). A single short number (up to 6 digits)
-after the service is a clinic number, never a phone."""
+after the service is a clinic number, never a phone. A client who holds a
+valid code for the service gets it resent, not a new one
+(`app.domain.issuing`), unless the last word is `MOI` / `NEW` (the
+`codes.ref_new_words` lists of the catalogues): then a new code replaces it.
+
+REACH takes one or two whole numbers; a minus sign anywhere before a digit
+(the keyword matcher trims it from the arguments, so the stored message is
+read) and numbers above the maxima get `codes.bad_count`."""
 
 from __future__ import annotations
 
 import re
+import tomllib
+from functools import lru_cache
 
 from app.channels.sms.context import DATE_FORMAT, Handler, SmsContext
 from app.domain import clinics, code_text, codes, outreach, people
 from app.domain.errors import InvalidPhone
 from app.domain.phones import mask_phone, try_normalize_phone
-from app.models import Channel
+from app.domain.text import fold
+from app.messages import CATALOGUE_DIR, languages
+from app.models import Channel, Message
 
 _NUMBERISH = re.compile(r"^\+?[\d().\-]+$")
 MAX_CLINIC_NUMBER_DIGITS = 6
 _REF_SPLIT = re.compile(r"[\s,;]+")
 _WORD_TRIM = ".:!?\"'()"
+_MINUS_NUMBER = re.compile(r"[-\u2212]\s*\d")
+_COUNT_DIGITS = 9  # longer numbers are over every maximum: not converted
+
+
+@lru_cache
+def new_code_words() -> frozenset[str]:
+    """The words that ask REF for a new code, folded: the `codes.ref_new_words`
+    list of every catalogue (a list is what people type, not a text we send)."""
+    words: set[str] = set()
+    for language in languages():
+        with (CATALOGUE_DIR / f"{language}.toml").open("rb") as fh:
+            words.update(tomllib.load(fh).get("codes", {}).get("ref_new_words", []))
+    return frozenset(fold(word) for word in words)
 
 
 def split_phone_and_clinic(words: list[str], region: str) -> tuple[str | None, str]:
@@ -59,13 +83,16 @@ def ref(ctx: SmsContext) -> None:
         ctx.reply("codes.ref_usage", services=" ".join(clinics.active_service_codes(ctx.session)))
         return
     service = clinics.find_service(ctx.session, words[0])
+    new = len(words) > 1 and fold(words[-1]) in new_code_words()
+    if new:
+        words = words[:-1]
     try:
         phone, clinic_text = split_phone_and_clinic(words[1:], ctx.settings.default_region)
     except InvalidPhone:
         ctx.reply("codes.bad_client_phone")
         return
     clinic = clinics.resolve_clinic(ctx.session, clinic_text) if clinic_text else None
-    row = codes.issue_code(
+    issued = codes.refer(
         ctx.session,
         ctx.settings,
         service=service.code,
@@ -74,15 +101,18 @@ def ref(ctx: SmsContext) -> None:
         clinic_id=clinic.id if clinic else None,
         channel=Channel.sms,
         actor=ctx.actor,
+        new=new,
     )
+    row = issued.code
     until = code_text.local_valid_until(row, ctx.settings.tz).strftime(DATE_FORMAT)
     values = dict(code=code_text.format_code(row.code), service=service.code, until=until)
+    prefix = "codes.resent" if issued.resent else "codes.issued"
     if not phone:
         ctx.reply("codes.issued", **values)
     elif people.is_opted_out(ctx.session, phone):
-        ctx.reply("codes.issued_not_sent", phone=mask_phone(phone), **values)
+        ctx.reply(f"{prefix}_not_sent", phone=mask_phone(phone), **values)
     else:
-        ctx.reply("codes.issued_sent", phone=mask_phone(phone), **values)
+        ctx.reply(f"{prefix}_sent", phone=mask_phone(phone), **values)
 
 
 def void(ctx: SmsContext) -> None:
@@ -93,16 +123,32 @@ def void(ctx: SmsContext) -> None:
     ctx.reply("codes.voided_done", code=code_text.format_code(row.code))
 
 
+def _count(word: str) -> int:
+    digits = word.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _COUNT_DIGITS else 10**_COUNT_DIGITS
+
+
 def reach(ctx: SmsContext) -> None:
+    typed = ctx.session.get(Message, ctx.inbound_id)
+    if _MINUS_NUMBER.search(typed.text if typed else ctx.args):
+        raise outreach.InvalidCount(
+            "negative count", people=outreach.MAX_REACH_PEOPLE, condoms=outreach.MAX_REACH_CONDOMS
+        )
     numbers = ctx.args.replace(",", " ").split()
     if not 1 <= len(numbers) <= 2 or not all(n.isascii() and n.isdigit() for n in numbers):
         ctx.reply("codes.reach_usage")
         return
-    people_reached = int(numbers[0])
-    condoms = int(numbers[1]) if len(numbers) > 1 else 0
+    people_reached = _count(numbers[0])
+    condoms = _count(numbers[1]) if len(numbers) > 1 else 0
     day = ctx.today()
-    outreach.record_outreach(ctx.session, ctx.caller.worker, people_reached, condoms, day)
-    ctx.reply("codes.reach_done", day=day.strftime(DATE_FORMAT), people=people_reached, condoms=condoms)
+    report = outreach.record_outreach(ctx.session, ctx.caller.worker, people_reached, condoms, day)
+    values = dict(day=day.strftime(DATE_FORMAT), people=people_reached, condoms=condoms)
+    if (report.people_reached, report.condoms) == (people_reached, condoms):
+        ctx.reply("codes.reach_done", **values)
+    else:
+        ctx.reply(
+            "codes.reach_added", total_people=report.people_reached, total_condoms=report.condoms, **values
+        )
 
 
 def stats(ctx: SmsContext) -> None:

@@ -108,12 +108,38 @@ def _starts_at(ctx: Ctx, day: str, hour: str) -> datetime | None:
         return None
 
 
+# why a date or time cannot be booked, as a notice above the prompt asked again
+SLOT_NOTICES = {
+    appointments.AfterExpiry: "ussd.appt_after_expiry",
+    appointments.AtNight: "ussd.appt_night",
+    appointments.ClinicClosed: "ussd.appt_closed",
+}
+
+
+def _slot_notice(ctx: Ctx, code: str, when: datetime) -> str | None:
+    """The notice of the booking rule `when` breaks (the same checks as the
+    booking itself), or None."""
+    clinic = _staff_clinic(ctx)
+    try:
+        row = appointments.bookable_code(ctx.session, code, clinic=clinic)
+        appointments.check_slot(ctx.settings, row, when, clinic=clinic)
+    except tuple(SLOT_NOTICES) as exc:
+        return SLOT_NOTICES[type(exc)]
+    except DomainError:
+        return None  # the code's own refusal comes at the confirmation
+    return None
+
+
 class BookDate(Prompt):
     prompt = "ussd.enter_date"
 
     def answer(self, ctx, frame, answer):
-        if keypad_datetime(answer, "12") is None or _starts_at(ctx, answer, "12") is None:
+        when = _starts_at(ctx, answer, "12") if keypad_datetime(answer, "12") else None
+        if when is None:
             return Reask("ussd.bad_date")
+        notice = _slot_notice(ctx, frame.args[0], when)  # the day: expiry, closed day
+        if notice:
+            return Reask(notice)
         return Push(Frame("book_time", (*frame.args, answer)))
 
 
@@ -122,8 +148,12 @@ class BookTime(Prompt):
 
     def answer(self, ctx, frame, answer):
         code, day = frame.args
-        if _starts_at(ctx, day, answer) is None:
+        when = _starts_at(ctx, day, answer)
+        if when is None:
             return Reask("ussd.bad_time")
+        notice = _slot_notice(ctx, code, when)  # the hour: at night
+        if notice:
+            return Reask(notice)
         return Push(Frame("book_confirm", (code, day, answer)))
 
 

@@ -1,5 +1,6 @@
 """USSD screens of outreach workers: issue a code (service -> client
-phone or 0 -> confirm), my stats."""
+phone or 0 -> confirm; a client's valid code for the service is resent
+instead, see `app.domain.issuing`), my stats."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from app import clock
 from app.channels.ussd.screens import Confirm, Ctx, Frame, Menu, Node, Paged, Prompt, Push, Reask, act, go
 from app.domain import audit, clinics, code_text, codes, outreach, people
 from app.domain.errors import InvalidPhone
-from app.domain.phones import normalize_phone
+from app.domain.phones import is_mobile, normalize_phone
 from app.models import Channel
 
 
@@ -50,6 +51,8 @@ class IssuePhone(Prompt):
             phone = normalize_phone(answer, ctx.settings.default_region)
         except InvalidPhone:
             return Reask("ussd.bad_phone")
+        if not is_mobile(phone):  # a landline cannot get the client's SMS
+            return Reask("ussd.bad_phone")
         return Push(Frame("issue_confirm", (frame.args[0], phone)))
 
 
@@ -64,7 +67,7 @@ class IssueConfirm(Confirm):
 
     def act(self, ctx, frame):
         service_code, phone = frame.args
-        row = codes.issue_code(
+        issued = codes.refer(
             ctx.session,
             ctx.settings,
             service=service_code,
@@ -74,6 +77,7 @@ class IssueConfirm(Confirm):
             channel=Channel.ussd,
             actor=audit.phone_actor(ctx.caller.phone),
         )
+        row = issued.code  # the client's valid code for the service, resent, or a new one
         service = clinics.service_by_id(ctx.session, row.service_id)
         values = {
             "code": code_text.format_code(row.code),
@@ -84,6 +88,8 @@ class IssueConfirm(Confirm):
             return ctx.t("ussd.issued", **values)
         # as SMS: the worker must know when the client will not get the code
         opted_out = people.is_opted_out(ctx.session, phone)
+        if issued.resent:
+            return ctx.t("ussd.resent_not_sent" if opted_out else "ussd.resent_to", **values)
         return ctx.t("ussd.issued_not_sent" if opted_out else "ussd.issued_to", **values)
 
 

@@ -92,7 +92,7 @@ def test_a_worker_asking_for_appointments_gets_the_worker_help(client, demo, gat
     assert gateway.to(DEMO_WORKER_PHONE) == [render("sms.help_worker", "vi-ascii")]
 
 
-@pytest.mark.parametrize("text", ["hello there", "", "!!!", "12", "Toi muon gap bac si"])
+@pytest.mark.parametrize("text", ["blue sky", "", "!!!", "12", "Toi muon gap bac si"])
 def test_anything_else_gets_a_short_help(client, gateway, text):
     send(client, text)
     assert gateway.to(CLIENT) == [render("sms.unknown", "vi-ascii")]
@@ -106,7 +106,8 @@ def test_auto_replies_are_capped_per_phone_per_hour(client, session, settings, g
     for _ in range(limit + 2):
         send(client, "HELP")
     send(client, "HELP", phone="+84912000111")  # another phone is not affected
-    assert len(gateway.to(CLIENT)) == limit
+    # the answers up to the cap, then one notice instead of the next answer, then silence
+    assert gateway.to(CLIENT)[limit:] == [render("sms.reply_cap", "vi-ascii")]
     assert len(gateway.to("+84912000111")) == 1
     capped = [m for m in outbound(session, phone=CLIENT) if m.status == "skipped"]
     assert [(m.error, m.in_reply_to is not None) for m in capped] == [("reply_cap", True)] * 2
@@ -114,7 +115,15 @@ def test_auto_replies_are_capped_per_phone_per_hour(client, session, settings, g
 
     frozen_clock(NOON + timedelta(hours=1, minutes=1))
     send(client, "HELP")
-    assert len(gateway.to(CLIENT)) == limit + 1
+    assert len(gateway.to(CLIENT)) == limit + 2
+
+
+def test_start_is_confirmed_even_over_the_cap(client, settings, gateway):
+    for _ in range(settings.auto_reply_limit_per_hour):
+        send(client, "HELP")  # the hour's answers used up
+    send(client, "STOP")
+    send(client, "START")
+    assert gateway.to(CLIENT)[-1] == render("sms.start_confirm", "vi-ascii")
 
 
 def test_registered_workers_and_clinic_desks_get_every_reply(client, demo, settings, gateway):

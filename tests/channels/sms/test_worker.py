@@ -5,22 +5,32 @@ And the pure word splitting of REF."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlmodel import select
 
-from app.channels.sms.worker import ref_words, split_phone_and_clinic
+from app.channels.sms.worker import new_code_words, ref_words, split_phone_and_clinic
 from app.demo import DEMO_CLINIC_PHONE, DEMO_WORKER_PHONE
 from app.domain import code_text
 from app.domain.errors import InvalidPhone
-from app.messages import render
-from app.models import CodeState, OutreachReport, Redemption, ReferralCode, Reminder, ReminderKind
+from app.domain.outreach import MAX_REACH_CONDOMS, MAX_REACH_PEOPLE
+from app.messages import count_segments, languages, render
+from app.models import CodeState, OutreachReport, Redemption, ReferralCode, Reminder, ReminderKind, Worker
 from tests.discretion import assert_discreet
 from tests.factories import (
     CLIENT,
     CLIENT_LOCAL,
+    NOW,
+    audit_actions,
+    audits,
     clinic_named,
     code_state,
     count_in,
+    demo_worker,
     issue_by_sms,
     last_code,
     notifications_to,
@@ -29,6 +39,8 @@ from tests.factories import (
     sms,
     sms_text,
 )
+
+OTHER_WORKER = "+84900000011"
 
 # ---------------------------------------------------------------- REF
 
@@ -101,6 +113,119 @@ def test_ref_to_an_opted_out_client_tells_the_worker_to_hand_it_over(world):
         phone="+8491****678",
     )
     assert [m.status for m in notifications_to(world, CLIENT)] == ["skipped"]
+
+
+# ---------------------------------------------------------------- REF again: one valid code per client and service
+
+
+def _resent(code: ReferralCode, key: str = "codes.resent_sent") -> str:
+    shown = code_text.format_code(code.code)
+    return sms_text(key, code=shown, service="VCT", until="23/12/2026", phone="+8491****678")
+
+
+def test_ref_again_for_the_same_client_and_service_resends_the_valid_code(world, gateway):
+    first = issue_by_sms(world)
+    answer = reply(world, DEMO_WORKER_PHONE, "GT vct 0912 345 678")
+    assert answer == _resent(first)
+    assert_discreet(answer)
+    assert count_in(world, ReferralCode) == 1 and last_code(world).id == first.id
+    original, again = notifications_to(world, CLIENT)
+    assert again.text == original.text and code_text.format_code(first.code) in again.text
+    assert gateway.to(CLIENT) == [original.text, again.text]
+    with session_of(world) as s:
+        assert audit_actions(s, "referral_code") == ["code.issue", "code.resend"]
+    assert count_in(world, Reminder, Reminder.kind == ReminderKind.code_expiry) == 1
+
+
+def test_another_worker_referring_the_client_gets_the_code_resent_and_it_stays_the_first_workers(world):
+    first = issue_by_sms(world)
+    with session_of(world) as s:
+        s.add(Worker(name="Second worker", phone=OTHER_WORKER))
+        s.commit()
+    assert reply(world, OTHER_WORKER, f"REF VCT {CLIENT_LOCAL}") == _resent(first)
+    assert count_in(world, ReferralCode) == 1
+    with session_of(world) as s:
+        assert s.get(ReferralCode, first.id).worker_id == demo_worker(s).id
+    assert reply(world, DEMO_WORKER_PHONE, "TK") == sms_text(
+        "codes.stats", month="11/2026", issued=1, redeemed=0, people=0, condoms=0
+    )
+
+
+@pytest.mark.parametrize(
+    "text", [f"REF VCT {CLIENT_LOCAL} MOI", f"gt vct {CLIENT_LOCAL} mới", f"REF VCT {CLIENT_LOCAL} new."]
+)
+def test_moi_or_new_at_the_end_voids_the_valid_code_and_issues_a_new_one(world, text):
+    old = issue_by_sms(world)
+    answer = reply(world, DEMO_WORKER_PHONE, text)
+    new = last_code(world)
+    assert new.id != old.id and count_in(world, ReferralCode) == 2
+    assert answer == sms_text(
+        "codes.issued_sent",
+        code=code_text.format_code(new.code),
+        service="VCT",
+        until="23/12/2026",
+        phone="+8491****678",
+    )
+    assert code_state(world, old) == CodeState.voided and code_state(world, new) == CodeState.issued
+    with session_of(world) as s:
+        [voided] = audits(s, "code.void")
+    assert voided.entity_id == str(old.id) and voided.detail["replaced_by"] == new.id
+    assert code_text.format_code(new.code) in notifications_to(world, CLIENT)[-1].text
+    shown = code_text.format_code(old.code)
+    assert reply(world, DEMO_CLINIC_PHONE, f"RED {shown}") == sms_text("codes.voided", code=shown)
+
+
+def test_moi_with_a_clinic_name_names_the_clinic_of_the_new_code(world):
+    old = issue_by_sms(world)
+    reply(world, DEMO_WORKER_PHONE, f"REF VCT {CLIENT_LOCAL} him lam MOI")
+    new = last_code(world)
+    with session_of(world) as s:
+        assert new.id != old.id and new.clinic_id == clinic_named(s).id
+
+
+def test_another_service_gets_its_own_code(world):
+    vct = issue_by_sms(world)
+    answer = reply(world, DEMO_WORKER_PHONE, f"REF MMT {CLIENT_LOCAL}")
+    mmt = last_code(world)
+    assert mmt.id != vct.id and count_in(world, ReferralCode) == 2
+    until = code_text.valid_until_text(mmt, world.app.state.settings.tz)
+    shown = code_text.format_code(mmt.code)
+    assert answer == sms_text(
+        "codes.issued_sent", code=shown, service="MMT", until=until, phone="+8491****678"
+    )
+    assert code_state(world, vct) == CodeState.issued
+
+
+@pytest.mark.parametrize("end", ["redeemed", "voided", "expired"])
+def test_a_code_no_longer_valid_is_not_resent_a_new_one_is_issued(world, frozen_clock, end):
+    old = issue_by_sms(world)
+    shown = code_text.format_code(old.code)
+    if end == "redeemed":
+        sms(world, DEMO_CLINIC_PHONE, f"RED {shown}")
+    elif end == "voided":
+        sms(world, DEMO_WORKER_PHONE, f"VOID {shown}")
+    else:
+        frozen_clock(NOW + timedelta(days=31))  # past 23/12/2026, not yet marked expired
+    answer = reply(world, DEMO_WORKER_PHONE, f"REF VCT {CLIENT_LOCAL}")
+    new = last_code(world)
+    assert new.id != old.id and count_in(world, ReferralCode) == 2
+    assert code_text.format_code(new.code) in answer and shown not in answer
+
+
+def test_resending_to_a_client_who_stopped_messages_tells_the_worker_it_was_not_sent(world):
+    first = issue_by_sms(world)
+    reply(world, CLIENT, "STOP")
+    assert reply(world, DEMO_WORKER_PHONE, f"REF VCT {CLIENT_LOCAL}") == _resent(
+        first, "codes.resent_not_sent"
+    )
+    assert [m.status for m in notifications_to(world, CLIENT)] == ["sent", "skipped"]
+    assert count_in(world, ReferralCode) == 1
+
+
+def test_ref_without_a_client_phone_always_issues_a_new_code(world):
+    issue_by_sms(world, "REF VCT")
+    issue_by_sms(world, "REF VCT MOI")
+    assert count_in(world, ReferralCode) == 2
 
 
 @pytest.mark.parametrize(
@@ -187,8 +312,6 @@ def test_a_voided_code_is_refused(world):
 
 def test_only_the_issuing_worker_can_void(world):
     code = issue_by_sms(world)
-    from app.models import Worker
-
     with session_of(world) as s:
         s.add(Worker(name="Second worker", phone="+84900000011"))
         s.commit()
@@ -200,20 +323,61 @@ def test_only_the_issuing_worker_can_void(world):
 # ---------------------------------------------------------------- REACH and STATS
 
 
-def test_reach_is_stored_and_a_second_one_the_same_day_replaces_it(world):
+def test_reach_reports_of_a_day_add_up_and_the_reply_gives_the_days_totals(world):
     assert reply(world, DEMO_WORKER_PHONE, "REACH 12 30") == sms_text(
         "codes.reach_done", day="23/11/2026", people=12, condoms=30
     )
     assert reply(world, DEMO_WORKER_PHONE, "tiepcan 15") == sms_text(
-        "codes.reach_done", day="23/11/2026", people=15, condoms=0
+        "codes.reach_added", day="23/11/2026", people=15, condoms=0, total_people=27, total_condoms=30
     )
     with session_of(world) as s:
         [report] = s.exec(select(OutreachReport)).all()
-    assert (report.people_reached, report.condoms) == (15, 0)
+    assert (report.people_reached, report.condoms) == (27, 30)
+    assert reply(world, DEMO_WORKER_PHONE, "TK") == sms_text(
+        "codes.stats", month="11/2026", issued=0, redeemed=0, people=27, condoms=30
+    )
     assert reply(world, DEMO_WORKER_PHONE, "REACH many") == sms_text("codes.reach_usage")
-    assert reply(world, DEMO_WORKER_PHONE, "REACH 1000000") == sms_text("codes.bad_count", max=100000)
     assert reply(world, CLIENT, "REACH 3") == sms_text("sms.help_client")
     assert count_in(world, OutreachReport) == 1
+
+
+BAD_COUNT = {"people": MAX_REACH_PEOPLE, "condoms": MAX_REACH_CONDOMS}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "REACH -5",
+        "REACH 5 -3",
+        "TIEPCAN - 5",
+        "REACH \u22125",
+        "REACH 10001",
+        "REACH 5 100001",
+        "REACH " + "9" * 5000,
+    ],
+)
+def test_negative_and_too_large_reach_counts_get_the_counts_reply_and_record_nothing(world, text):
+    assert reply(world, DEMO_WORKER_PHONE, text) == sms_text("codes.bad_count", **BAD_COUNT)
+    assert count_in(world, OutreachReport) == 0
+
+
+def test_reach_at_the_maxima_is_recorded(world):
+    assert reply(world, DEMO_WORKER_PHONE, f"REACH {MAX_REACH_PEOPLE} {MAX_REACH_CONDOMS}") == sms_text(
+        "codes.reach_done", day="23/11/2026", people=MAX_REACH_PEOPLE, condoms=MAX_REACH_CONDOMS
+    )
+
+
+@hypothesis_settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    args=st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
+    | st.from_regex(r"-?[0-9]{1,12}( -?[0-9]{1,12})?", fullmatch=True)
+)
+def test_reach_with_any_text_gets_one_reply_within_two_segments(world, args):
+    answer = reply(world, DEMO_WORKER_PHONE, f"REACH {args}")
+    assert answer != sms_text("error.generic")
+    assert count_segments(answer).segments <= 2, answer
 
 
 def test_stats_counts_this_month(world):
@@ -224,3 +388,26 @@ def test_stats_counts_this_month(world):
     assert reply(world, DEMO_WORKER_PHONE, "TK") == sms_text(
         "codes.stats", month="11/2026", issued=2, redeemed=1, people=7, condoms=20
     )
+
+
+# ---------------------------------------------------------------- the new replies' length
+
+
+_LONGEST = dict(
+    code="4821-5093", service="S" * 16, until="23/12/2026", phone="+8491****678", day="23/11/2026"
+)
+_LONGEST.update(people=10_000, condoms=100_000, total_people=99_999, total_condoms=999_999)
+
+
+@pytest.mark.parametrize("language", languages())
+@pytest.mark.parametrize(
+    "key", ["codes.resent_sent", "codes.resent_not_sent", "codes.reach_added", "codes.bad_count"]
+)
+def test_the_resend_and_reach_replies_fit_two_segments_and_vi_ascii_one(language, key):
+    text = render(key, language, **_LONGEST)  # a 16-letter service code, the longest counts
+    assert count_segments(text).segments <= (1 if language == "vi-ascii" else 2), text
+    assert_discreet(text)
+
+
+def test_every_catalogue_has_words_asking_for_a_new_code():
+    assert {"MOI", "NEW"} <= new_code_words()

@@ -56,7 +56,7 @@ def test_every_reachable_screen_is_con_or_end_short_ascii_and_discreet(client, d
         "clinic": DEMO_CLINIC_PHONE,
     }[who]
     code = issue_code(demo, settings, commit=True).code
-    typed = [code, CLIENT_LOCAL, local_ddmm(3, settings), "1430"]
+    typed = [code, CLIENT_LOCAL, local_ddmm(3, settings, weekday=True), "1430"]
 
     def choices(screen: str) -> list[str]:
         """Every option the screen shows, a wrong one, and on a screen that

@@ -1,5 +1,6 @@
 """The USSD screens of outreach workers (`app.channels.ussd.worker`) through
-the webhook: issue a code, with or without a client phone, and the month's figures."""
+the webhook: issue a code, with or without a client phone (a client's valid
+code for the service is resent instead), and the month's figures."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from sqlmodel import select
 
 from app.demo import DEMO_WORKER_PHONE
 from app.domain import code_text, people
-from app.models import Channel, MessageStatus, ReferralCode
+from app.models import Channel, MessageStatus, ReferralCode, Service
 from tests.conftest import SettledClient
-from tests.factories import CLIENT, CLIENT_LOCAL, dial, issue_code, outbound, ussd_text
+from tests.factories import CLIENT, CLIENT_LOCAL, assert_screen, dial, issue_code, outbound, ussd_text
 
 
 def test_the_clients_sms_after_a_ussd_issue_goes_without_waiting_for_the_tick(db, database_url, demo):
@@ -95,3 +96,35 @@ def test_worker_stats(client, demo, settings):
 def test_a_client_has_no_worker_menu(client, demo):
     dial(client, CLIENT, "1", "1", "0912000000", "1")
     assert demo.exec(select(ReferralCode)).first() is None
+
+
+def test_issuing_for_a_client_who_holds_a_valid_code_resends_it(client, demo, settings):
+    first = issue_code(demo, settings, commit=True)  # VCT for CLIENT, by SMS
+    done = dial(client, DEMO_WORKER_PHONE, "1", "1", CLIENT_LOCAL, "1")
+    until = first.expires_at.astimezone(settings.tz).strftime("%d/%m/%Y")
+    values = dict(code=code_text.format_code(first.code), service="Tu van suc khoe", until=until)
+    assert done == "END " + ussd_text("ussd.resent_to", **values)
+    demo.expire_all()
+    [row] = demo.exec(select(ReferralCode)).all()
+    assert row.id == first.id and row.channel == Channel.sms
+    original, again = outbound(demo, phone=CLIENT)
+    assert again.text == original.text and again.status == MessageStatus.sent
+
+
+def test_resending_to_a_client_who_stopped_messages_tells_the_worker_to_hand_it_over(client, demo, settings):
+    first = issue_code(demo, settings, commit=True)
+    people.set_opt_out(demo, CLIENT, True)
+    demo.commit()
+    done = dial(client, DEMO_WORKER_PHONE, "1", "1", CLIENT_LOCAL, "1")
+    until = first.expires_at.astimezone(settings.tz).strftime("%d/%m/%Y")
+    values = dict(code=code_text.format_code(first.code), service="Tu van suc khoe", until=until)
+    assert done == "END " + ussd_text("ussd.resent_not_sent", **values)
+    assert len(demo.exec(select(ReferralCode)).all()) == 1
+
+
+def test_the_resent_screens_fit_with_the_longest_service_name(client, demo):
+    longest = max((s.display_name for s in demo.exec(select(Service))), key=len)
+    for key in ("ussd.resent_to", "ussd.resent_not_sent"):
+        for language in ("vi-ascii", "vi", "en"):
+            text = "END " + ussd_text(key, language, code="4821-5093", service=longest, until="23/12/2026")
+            assert_screen(text)

@@ -49,7 +49,7 @@ def step(client, recorder, phone: str, *answers: str) -> tuple[str, list[str], i
 )
 def test_every_menu_step_only_reads(client, demo, settings, recorder, phone):
     code = issue_code(demo, settings, commit=True).code
-    typed = [code, CLIENT_LOCAL, local_ddmm(3, settings), "1430"]
+    typed = [code, CLIENT_LOCAL, local_ddmm(3, settings, weekday=True), "1430"]
     queue: deque[list[str]] = deque([[]])
     menus = 0
     while queue:

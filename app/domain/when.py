@@ -32,13 +32,12 @@ The rules:
 from __future__ import annotations
 
 import re
-import tomllib
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
 from app.domain.errors import DomainError
 from app.domain.text import strip_diacritics
-from app.messages import CATALOGUE_DIR, languages
+from app.messages import languages, word_lists
 
 DEFAULT_TIME = time(8, 0)
 NEXT_YEAR_WINDOW = timedelta(days=183)
@@ -108,8 +107,7 @@ def phrases() -> dict[tuple[str, ...], str]:
     languages give one phrase two meanings."""
     out: dict[tuple[str, ...], str] = {}
     for language in languages():
-        with (CATALOGUE_DIR / f"{language}.toml").open("rb") as fh:
-            words = tomllib.load(fh).get("when", {})
+        words = word_lists(language, "when")
         for meaning in MEANINGS:
             for typed in words.get(meaning, []):
                 phrase = _phrase(typed)

@@ -1,8 +1,9 @@
 """Message catalogues: one TOML file per language in this folder
 (`vi.toml`, `vi-ascii.toml`, `en.toml`, ...). Adding a language is adding a
 file. Code refers to keys (`section.name`); `render` fills the placeholders.
-The `[intents]` table holds what people type rather than what we send:
-lists of phrases per intent (`phrases` reads them, for every language).
+Lists in a table hold what people type rather than what we send (the
+phrases of `[intents]`, the date words of `[when]`, the words asking for a
+new code): `word_lists` reads them.
 
 Also the SMS segment arithmetic: GSM-7 (with its extension table) versus
 UCS-2."""
@@ -50,10 +51,16 @@ def catalogue(language: str) -> dict[str, str]:
     return out
 
 
+def word_lists(language: str, section: str) -> dict[str, list[str]]:
+    """The lists of one catalogue table (what people type, not texts we
+    send): name -> phrases, e.g. `word_lists("vi", "when")["tomorrow"]`."""
+    table = _load(language).get(section, {})
+    return {name: list(value) for name, value in table.items() if isinstance(value, list)}
+
+
 def intents(language: str) -> dict[str, list[str]]:
     """The `[intents]` table of one language: intent -> phrases, as typed."""
-    table = _load(language).get("intents", {})
-    return {name: list(value) for name, value in table.items() if isinstance(value, list)}
+    return word_lists(language, "intents")
 
 
 @lru_cache

@@ -17,7 +17,6 @@ read) and numbers above the maxima get `codes.bad_count`."""
 from __future__ import annotations
 
 import re
-import tomllib
 from functools import lru_cache
 
 from app.channels.sms.context import DATE_FORMAT, Handler, SmsContext
@@ -25,7 +24,7 @@ from app.domain import clinics, code_text, codes, outreach, people
 from app.domain.errors import InvalidPhone
 from app.domain.phones import mask_phone, try_normalize_phone
 from app.domain.text import fold
-from app.messages import CATALOGUE_DIR, languages
+from app.messages import languages, word_lists
 from app.models import Channel, Message
 
 _NUMBERISH = re.compile(r"^\+?[\d().\-]+$")
@@ -42,8 +41,7 @@ def new_code_words() -> frozenset[str]:
     list of every catalogue (a list is what people type, not a text we send)."""
     words: set[str] = set()
     for language in languages():
-        with (CATALOGUE_DIR / f"{language}.toml").open("rb") as fh:
-            words.update(tomllib.load(fh).get("codes", {}).get("ref_new_words", []))
+        words.update(word_lists(language, "codes").get("ref_new_words", []))
     return frozenset(fold(word) for word in words)
 
 

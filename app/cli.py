@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from app import clock
 from app.config import ConfigError, Settings, get_settings
 from app.db import make_engine, ping, session_factory, session_scope
 from app.domain.errors import DomainError
@@ -102,14 +103,65 @@ def apikey_create(
     role: Annotated[str, typer.Option(help="admin, clinic or viewer")],
     name: Annotated[str, typer.Option(help="who holds the key, e.g. 'M&E officer'")],
     clinic: Annotated[int | None, typer.Option(help="clinic id, for a clinic key")] = None,
+    expires_days: Annotated[
+        int | None, typer.Option(help="the key stops working after this many days (default: never)")
+    ] = None,
 ) -> None:
     """Create an API key. The key is printed once, alone on the last line."""
     from app.domain.apikeys import create_api_key
 
     engine = ready_engine(settings())
     with session_scope(session_factory(engine)) as session:
-        row, plain = create_api_key(session, role=role, name=name, clinic_id=clinic)
+        row, plain = create_api_key(
+            session, role=role, name=name, clinic_id=clinic, expires_in_days=expires_days
+        )
         typer.echo(f"created {row.role} key #{row.id} '{row.name}'; it is shown only now:")
+    typer.echo(plain)
+
+
+@apikey_cli.command("list")
+@friendly_errors
+def apikey_list() -> None:
+    """List the keys: id, state, role, clinic, name, last use, expiry."""
+    from app.domain.apikeys import list_api_keys, usable
+
+    engine = ready_engine(settings())
+    with session_scope(session_factory(engine)) as session:
+        now = clock.now()
+        for row in list_api_keys(session):
+            state = "active" if usable(session, row, now) else ("revoked" if not row.active else "unusable")
+            used = row.last_used_at.isoformat(timespec="minutes") if row.last_used_at else "never used"
+            until = f" until {row.expires_at.date().isoformat()}" if row.expires_at else ""
+            clinic = f" clinic {row.clinic_id}" if row.clinic_id else ""
+            typer.echo(f"#{row.id}\t{state}\t{row.role}{clinic}\t{row.prefix}…\t{row.name}\t{used}{until}")
+
+
+@apikey_cli.command("revoke")
+@friendly_errors
+def apikey_revoke(key_id: Annotated[int, typer.Argument(help="the key's id (see `hen apikey list`)")]) -> None:
+    """Revoke a key: it stops working at once."""
+    from app.domain.apikeys import revoke_api_key
+
+    engine = ready_engine(settings())
+    with session_scope(session_factory(engine)) as session:
+        row = revoke_api_key(session, key_id, actor="cli")
+        typer.echo(f"revoked key #{row.id} '{row.name}'")
+
+
+@apikey_cli.command("rotate")
+@friendly_errors
+def apikey_rotate(
+    key_id: Annotated[int, typer.Argument(help="the key's id (see `hen apikey list`)")],
+    expires_days: Annotated[int | None, typer.Option(help="the new key's lifetime in days")] = None,
+) -> None:
+    """Replace a key: the old one stops working, the new one (same name,
+    role and clinic) is printed once, alone on the last line."""
+    from app.domain.apikeys import rotate_api_key
+
+    engine = ready_engine(settings())
+    with session_scope(session_factory(engine)) as session:
+        row, plain = rotate_api_key(session, key_id, actor="cli", expires_in_days=expires_days)
+        typer.echo(f"key #{key_id} revoked; its successor #{row.id} '{row.name}' is shown only now:")
     typer.echo(plain)
 
 

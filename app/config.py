@@ -78,6 +78,16 @@ class Settings(BaseSettings):
     ussd_service_codes: str = Field("", alias="USSD_SERVICE_CODES")  # comma list; empty = any
     sms_shortcodes: str = Field("", alias="SMS_SHORTCODES")  # comma list; empty = any
 
+    # --- database pool (app.db.make_engine) ---
+    db_pool_size: int = Field(10, alias="DB_POOL_SIZE", ge=1, le=500)
+    db_max_overflow: int = Field(40, alias="DB_MAX_OVERFLOW", ge=0, le=1000)
+    db_pool_timeout_seconds: float = Field(2.0, alias="DB_POOL_TIMEOUT_SECONDS", gt=0, le=60)
+    db_connect_timeout_seconds: float = Field(5.0, alias="DB_CONNECT_TIMEOUT_SECONDS", ge=1, le=60)
+
+    # --- metrics (GET /metrics) ---
+    metrics_token: str = Field("", alias="METRICS_TOKEN")  # Bearer; required when APP_ENV=production
+    metrics_cache_seconds: float = Field(15.0, alias="METRICS_CACHE_SECONDS", ge=0, le=600)
+
     # --- rules ---
     auto_reply_limit_per_hour: int = Field(5, alias="AUTO_REPLY_LIMIT_PER_HOUR", ge=1)
     wrong_code_limit_per_hour: int = Field(10, alias="WRONG_CODE_LIMIT_PER_HOUR", ge=1)

@@ -10,17 +10,44 @@ from contextlib import contextmanager
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, create_engine
 
 CONNECT_TIMEOUT_SECONDS = 5
+POOL_SIZE = 10
+MAX_OVERFLOW = 40
+POOL_TIMEOUT_SECONDS = 2.0
+
+# what a database that is down, unreachable or out of connections raises:
+# answered 503 (try again), never 500 (`app.main`)
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    DisconnectionError,
+    PoolTimeoutError,
+)
 
 
 def make_engine(url: str, **kwargs) -> Engine:
     """One engine per process. SQLite gets WAL, a busy timeout and foreign
-    keys, so a web process and a dispatcher can share the file."""
+    keys, so a web process and a dispatcher can share the file.
+
+    The pool holds POOL_SIZE connections and opens up to MAX_OVERFLOW more
+    at its busiest: more than the request thread pool (40) and the
+    service's own threads, so none of them normally waits. A request that
+    still finds every connection taken waits POOL_TIMEOUT_SECONDS, then
+    fails fast (a 503) rather than holding its thread; a PostgreSQL that
+    does not answer is given up after CONNECT_TIMEOUT_SECONDS."""
+    connect_timeout = kwargs.pop("connect_timeout", CONNECT_TIMEOUT_SECONDS)
     if url.startswith("sqlite"):
+        if _is_file(url):
+            _pool_defaults(kwargs)
+        else:  # the in-memory database: its own pool, which takes no size
+            for option in ("pool_size", "max_overflow", "pool_timeout"):
+                kwargs.pop(option, None)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -33,14 +60,31 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    # 50 in all: more than the request thread pool (40) and the service's own
-    # threads, so none of them waits for a connection (the USSD reads run on
-    # the event loop: a wait there would hold every request); a server that
-    # does not answer is given up after CONNECT_TIMEOUT_SECONDS
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 40)
-    kwargs.setdefault("connect_args", {"connect_timeout": CONNECT_TIMEOUT_SECONDS})
+    _pool_defaults(kwargs)
+    kwargs.setdefault("connect_args", {"connect_timeout": max(1, round(connect_timeout))})
     return create_engine(url, **kwargs)
+
+
+def engine_options(settings) -> dict:
+    """`make_engine`'s pool and timeout arguments from the DB_* settings."""
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout_seconds,
+        "connect_timeout": settings.db_connect_timeout_seconds,
+    }
+
+
+def _is_file(url: str) -> bool:
+    """A SQLite file (a queue pool), not the in-memory database (one connection per thread)."""
+    path = url.split("://", 1)[1].lstrip("/").split("?", 1)[0]
+    return bool(path) and path != ":memory:" and "mode=memory" not in url
+
+
+def _pool_defaults(kwargs: dict) -> None:
+    kwargs.setdefault("pool_size", POOL_SIZE)
+    kwargs.setdefault("max_overflow", MAX_OVERFLOW)
+    kwargs.setdefault("pool_timeout", POOL_TIMEOUT_SECONDS)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -21,40 +21,41 @@ SERVICES = [
 ]
 
 CLINICS = [
-    # internal name, display name, district, province, address, hours, services
+    # internal name, display name (proper Vietnamese: folded where a text is
+    # sent without diacritics), district, province, address, hours, services
     (
         "Dien Bien Phu city health centre, VCT and MMT",
-        "Phong kham Him Lam",
+        "Phòng khám Him Lam",
         "Dien Bien Phu",
         "Dien Bien",
-        "12 Vo Nguyen Giap, Him Lam",
+        "12 Vo Nguyen Giap, Him Lam, Dien Bien Phu",
         "T2-T6 7:30-16:30",
         ["VCT", "MMT"],
     ),
     (
         "Dien Bien provincial hospital outpatient",
-        "Phong kham Muong Thanh",
+        "Phòng khám Mường Thanh",
         "Dien Bien Phu",
         "Dien Bien",
-        "Duong 7/5, Muong Thanh",
+        "Duong 7/5, Muong Thanh, Dien Bien Phu",
         "T2-T7 7:00-17:00",
         ["VCT", "STI", "PREP"],
     ),
     (
         "Dong Da district health centre",
-        "Phong kham Dong Da",
+        "Phòng khám Đống Đa",
         "Dong Da",
         "Ha Noi",
-        "108 Ton Duc Thang, Dong Da",
+        "108 Ton Duc Thang, Dong Da, Ha Noi",
         "T2-T6 8:00-17:00",
         ["VCT", "MMT", "PREP"],
     ),
     (
         "Long Bien district MMT and STI clinic",
-        "Phong kham Long Bien",
+        "Phòng khám Long Biên",
         "Long Bien",
         "Ha Noi",
-        "25 Nguyen Van Cu, Long Bien",
+        "25 Nguyen Van Cu, Long Bien, Ha Noi",
         "T2-T6 7:30-16:00, T7 7:30-11:30",
         ["MMT", "STI"],
     ),

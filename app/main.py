@@ -17,9 +17,16 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.config import Settings, get_settings
-from app.db import hand_over_after_commit, make_engine, read_session_factory, session_factory
+from app.db import (
+    DATABASE_UNAVAILABLE,
+    engine_options,
+    hand_over_after_commit,
+    make_engine,
+    read_session_factory,
+    session_factory,
+)
 from app.domain.errors import DomainError
-from app.metrics import build_registry
+from app.metrics import MetricsCache
 from app.routes import api, health, metrics
 from app.routes.webhooks import africastalking as africastalking_webhooks
 from app.routes.webhooks import kannel as kannel_webhooks
@@ -33,6 +40,7 @@ from app.sending.gateways.medic_gateway import MedicGateway
 from app.sending.gateways.memory import MemoryGateway
 
 log = logging.getLogger("hen.app")
+RETRY_AFTER_SECONDS = 5
 
 _heap_frozen = False
 
@@ -90,7 +98,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     owns_engine = engine is None
-    engine = engine or make_engine(settings.database_url)
+    engine = engine or make_engine(settings.database_url, **engine_options(settings))
     factory = session_factory(engine)
     gateway = gateway or build_gateway(settings)
     dispatcher = Dispatcher(factory, gateway, settings)
@@ -135,12 +143,25 @@ def create_app(
     async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # down, unreachable, or every pool connection taken: the caller (a
+        # gateway, Prometheus, a console) tries again a moment later
+        log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
+        return JSONResponse(
+            {"detail": "database unavailable, try again"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _database_unavailable)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"path": request.url.path})
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
-    app.state.metrics_registry = build_registry(engine)
+    app.state.metrics = MetricsCache(engine, settings.metrics_cache_seconds)
     for module in (health, metrics, africastalking_webhooks, kannel_webhooks, medic_gateway_webhooks, api):
         app.include_router(module.router)
     return app

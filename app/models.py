@@ -199,6 +199,9 @@ class ReferralCode(SQLModel, table=True):
     # redeems the code (codes.redeem_code), so statistics read one table, no join.
     redeemed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     redeemed_clinic_id: int | None = Field(default=None)
+    # the worker's optional tag for the client's population group (settings'
+    # POPULATION_GROUPS, e.g. BT); never a name
+    population_group: str | None = Field(default=None, max_length=16)
 
 
 class Redemption(SQLModel, table=True):
@@ -225,7 +228,7 @@ class Appointment(SQLModel, table=True):
 
 
 class OutreachReport(SQLModel, table=True):
-    """A worker's REACH for one day; a second REACH the same day replaces it."""
+    """A worker's REACH for one day; the reports of one day add up."""
 
     __tablename__ = "outreach_report"
     __table_args__ = (sa.UniqueConstraint("worker_id", "report_date", name="uq_outreach_worker_day"),)
@@ -237,6 +240,18 @@ class OutreachReport(SQLModel, table=True):
     condoms: int = Field(default=0)
     created_at: datetime = Field(default_factory=clock.now, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=clock.now, sa_type=UTCDateTime)
+
+
+class GroupMeeting(SQLModel, table=True):
+    """One group meeting a worker held (`MEET <participants>`)."""
+
+    __tablename__ = "group_meeting"
+
+    id: int | None = Field(default=None, primary_key=True)
+    worker_id: int = Field(foreign_key="worker.id", index=True)
+    meeting_date: date = Field(index=True)  # the local day it was reported
+    participants: int = Field(default=0)
+    created_at: datetime = Field(default_factory=clock.now, sa_type=UTCDateTime)
 
 
 # ---------------------------------------------------------------- messages and reminders
@@ -283,6 +298,8 @@ class Message(SQLModel, table=True):
     next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     claimed_by: str | None = Field(default=None, max_length=64)
     claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # the current attempt's gateway call began (cleared once its result is stored)
+    submitted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     error: str | None = Field(default=None, max_length=500)
     cost: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=clock.now, sa_type=UTCDateTime, index=True)
@@ -321,15 +338,18 @@ class Reminder(SQLModel, table=True):
 
 class ApiKey(SQLModel, table=True):
     __tablename__ = "api_key"
+    __table_args__ = (sa.Index("uq_api_key_name", "name", unique=True),)
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=120)
     role: str = Field(max_length=12)
     clinic_id: int | None = Field(default=None, foreign_key="clinic.id")
     prefix: str = Field(max_length=16, index=True)  # first characters, to tell keys apart
     key_hash: str = Field(max_length=128, unique=True)  # sha256 hex of the whole key
-    active: bool = Field(default=True)
+    active: bool = Field(default=True)  # False once revoked
     created_at: datetime = Field(default_factory=clock.now, sa_type=UTCDateTime)
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class AuditLog(SQLModel, table=True):

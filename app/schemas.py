@@ -79,7 +79,9 @@ class Page(BaseModel, Generic[T]):
 class ServiceCreate(Input):
     code: ServiceCode = Field(description="short code used in SMS, e.g. VCT")
     name: Name = Field(description="internal name, staff only")
-    display_name: DisplayName = Field(description="neutral name shown to clients")
+    display_name: DisplayName = Field(
+        description="neutral name shown to clients (a sensitive word is refused)"
+    )
     expiry_days: StrictInt = Field(30, ge=1, le=365)
     retest_after_days: StrictInt | None = Field(None, ge=1, le=730)
 
@@ -120,7 +122,9 @@ class StaffPublic(BaseModel):
 
 class ClinicCreate(Input):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=160)]
-    display_name: DisplayName = Field(description="neutral name shown to clients")
+    display_name: DisplayName = Field(
+        description="neutral name shown to clients (a sensitive word is refused)"
+    )
     district: DisplayName
     province: ShortText = ""
     address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
@@ -143,7 +147,18 @@ class ClinicUpdate(UpdateInput):
     hours: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] = None
     phone: PhoneText | None = None
     services: list[ServiceCode] = Field(None, max_length=50, description="replaces the offered services")
-    staff: list[StaffIn] = Field(None, max_length=100, description="replaces the staff phones")
+    staff: list[StaffIn] = Field(
+        None,
+        max_length=100,
+        description="the whole staff list: phones not in it are deactivated (the answer lists them in "
+        "`staff_removed`); not with `add_staff` / `remove_staff`",
+    )
+    add_staff: list[StaffIn] = Field(
+        None, max_length=100, description="staff phones to add (or reactivate); the others are kept"
+    )
+    remove_staff: list[PhoneText] = Field(
+        None, max_length=100, description="staff phones of this clinic to deactivate; the others are kept"
+    )
     active: StrictBool = Field(None, description="false deactivates: hidden from CLINIC, no redemptions")
 
 
@@ -160,6 +175,13 @@ class ClinicPublic(BaseModel):
     services: list[str]
     staff: list[StaffPublic]
     created_at: datetime
+
+
+class ClinicUpdated(ClinicPublic):
+    """A clinic after a PATCH, with what its staff change did."""
+
+    staff_added: list[str] = Field(description="staff phones this update made active")
+    staff_removed: list[str] = Field(description="staff phones this update deactivated")
 
 
 # ---------------------------------------------------------------- workers
@@ -319,3 +341,33 @@ class AuditPublic(BaseModel):
     entity: str
     entity_id: str | None
     detail: dict[str, Any]
+
+
+class ApiKeyCreate(Input):
+    name: Name = Field(description="who holds the key, unique, e.g. 'M&E officer'")
+    role: Literal["admin", "clinic", "viewer"]
+    clinic_id: Id | None = Field(default=None, description="the clinic of a clinic key")
+    expires_in_days: Annotated[StrictInt, Field(ge=1, le=3650)] | None = Field(
+        default=None, description="the key stops working this many days from now (none: until revoked)"
+    )
+
+
+class ApiKeyRotate(Input):
+    expires_in_days: Annotated[StrictInt, Field(ge=1, le=3650)] | None = None
+
+
+class ApiKeyPublic(BaseModel):
+    id: int
+    name: str
+    role: str
+    clinic_id: int | None
+    prefix: str = Field(description="the key's first characters, to tell keys apart")
+    active: bool = Field(description="false once revoked")
+    created_at: datetime
+    last_used_at: datetime | None = Field(description="to the minute")
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    key: str = Field(description="the plain key: shown only in this answer, store it now")

@@ -1,21 +1,10 @@
-"""The discretion rule, as one check every client-facing text goes through."""
+"""The discretion rule, as one check every client-facing text goes through.
+The words themselves live in `app.domain.discretion`, where the registry
+checks the names and addresses clients see."""
 
-import re
-import unicodedata
+from app.domain.discretion import SENSITIVE, fold, sensitive_words
 
-SENSITIVE = re.compile(
-    r"\b(hiv|aids|ma ?tuy|methadone|metadon|chich|heroin|drugs?|inject\w*|duong tinh|am tinh|"
-    r"positive|negative|reactive|result|ket qua|xet nghiem|arv|art|prep)\b"
-)
-
-
-def fold(text: str) -> str:
-    text = text.replace("đ", "d").replace("Đ", "D")
-    return "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn").lower()
-
-
-def sensitive_words(text: str) -> list[str]:
-    return SENSITIVE.findall(fold(text))
+__all__ = ["SENSITIVE", "assert_discreet", "fold", "sensitive_words"]
 
 
 def assert_discreet(text: str) -> None:

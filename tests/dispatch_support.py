@@ -21,13 +21,22 @@ from app.sending.gateways.base import SendResult
 class FileGateway:
     """Appends `pid<TAB>phone<TAB>text` per send (O_APPEND: one write per
     line, safe across processes). `die_after=N`: the call after the N-th
-    send kills the process on the spot, like `kill -9` in mid-batch."""
+    send kills the process on the spot, like `kill -9` in mid-batch.
+    `accepted_then_die=N`: the N-th send is taken (written), then the
+    process dies before the dispatcher can store the result."""
 
     name = "file"
 
-    def __init__(self, path: str, die_after: int | None = None, latency: float = 0.0):
+    def __init__(
+        self,
+        path: str,
+        die_after: int | None = None,
+        latency: float = 0.0,
+        accepted_then_die: int | None = None,
+    ):
         self.path = path
         self.die_after = die_after
+        self.accepted_then_die = accepted_then_die
         self.latency = latency
         self.calls = 0
         self._lock = threading.Lock()
@@ -44,6 +53,8 @@ class FileGateway:
                 os.write(fd, f"{os.getpid()}\t{phone}\t{text}\n".encode())
             finally:
                 os.close(fd)
+            if self.accepted_then_die is not None and self.calls >= self.accepted_then_die:
+                os._exit(137)
         return SendResult(gateway_id=f"file-{uuid.uuid4().hex[:12]}")
 
 
@@ -96,7 +107,13 @@ def dispatcher_settings(url: str, **overrides):
 
 
 def dispatcher_process(
-    url: str, path: str, ready=None, go=None, die_after: int | None = None, concurrency: int = 4
+    url: str,
+    path: str,
+    ready=None,
+    go=None,
+    die_after: int | None = None,
+    concurrency: int = 4,
+    accepted_then_die: int | None = None,
 ) -> None:
     """Body of one dispatcher process: build everything, wait for `go`, run once."""
     from app.db import make_engine, session_factory
@@ -104,7 +121,7 @@ def dispatcher_process(
 
     settings = dispatcher_settings(url, DISPATCH_CONCURRENCY=concurrency)
     engine = make_engine(url)
-    dispatcher = Dispatcher(session_factory(engine), FileGateway(path, die_after=die_after), settings)
+    dispatcher = Dispatcher(session_factory(engine), FileGateway(path, die_after=die_after, accepted_then_die=accepted_then_die), settings)
     if ready is not None:
         ready.set()
     if go is not None:

@@ -116,3 +116,28 @@ def test_0004_goes_down_and_up_again(empty_url):
     upgrade(empty_url)
     insp = sa.inspect(sa.create_engine(empty_url))
     assert "gateway" in {c["name"] for c in insp.get_columns("message")}
+
+
+# ---------------------------------------------------------------- 0006 on stored data
+
+
+def test_0006_keeps_keys_that_shared_a_name_apart(empty_url):
+    upgrade(empty_url, "0005")
+    engine = sa.create_engine(empty_url)
+    insert = sa.text(
+        "INSERT INTO api_key (name, role, prefix, key_hash, active, created_at)"
+        " VALUES (:name, 'viewer', 'hen_abcd', :hash, true, CURRENT_TIMESTAMP)"
+    )
+    with engine.begin() as conn:
+        for i, name in enumerate(["officer", "officer", "desk"]):
+            conn.execute(insert, {"name": name, "hash": f"{i:064d}"})
+    upgrade(empty_url)
+    with engine.begin() as conn:
+        assert conn.execute(sa.text("SELECT name FROM api_key ORDER BY id")).scalars().all() == [
+            "officer",
+            "officer (#2)",
+            "desk",
+        ]
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"name": "desk", "hash": "f" * 64})
+    engine.dispose()

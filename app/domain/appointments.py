@@ -18,11 +18,11 @@ from sqlmodel import Session, select
 
 from app import clock
 from app.config import Settings
-from app.domain import audit, clinics, reminders
+from app.domain import audit, clinics, guesses, reminders
 from app.domain.clinics import offers
 from app.domain.code_text import effective_state, format_code, state_error
 from app.domain.codes import get_code
-from app.domain.errors import ClinicInactive, DomainError, NotOffered
+from app.domain.errors import ClinicInactive, DomainError, MalformedCode, NotOffered, UnknownCode
 from app.domain.message_log import queue_rendered
 from app.domain.people import language_of
 from app.domain.when import DateTooFar as DateTooFar  # the typed-date refusals, callers' names for them
@@ -57,6 +57,14 @@ class ClinicClosed(DomainError):
     status = 422
 
 
+class BookedElsewhere(DomainError):
+    """The client already has an upcoming appointment at another clinic: a
+    clinic replaces only its own bookings."""
+
+    key = "codes.appt_elsewhere"
+    status = 409
+
+
 def parse_appointment_datetime(text: str, settings: Settings, now: datetime) -> datetime:
     """The aware UTC instant of a typed local date and optional time (the
     forms and rules: `app.domain.when`). Raises InvalidDate (unreadable or
@@ -65,13 +73,19 @@ def parse_appointment_datetime(text: str, settings: Settings, now: datetime) -> 
 
 
 def bookable_code(
-    session: Session, code: str, *, clinic: Clinic, now: datetime | None = None
+    session: Session, code: str, *, clinic: Clinic, now: datetime | None = None, actor: str | None = None
 ) -> ReferralCode:
     """The code's row when `clinic` may book an appointment for its client,
     whatever the time (a menu asks before the date). Raises MalformedCode,
     UnknownCode, CodeVoided, CodeExpired, ClinicInactive, NotOffered,
-    NoClientPhone; reads only."""
-    row = get_code(session, code)
+    NoClientPhone. With `actor`, a wrong code is audited as a guess
+    (`code.attempt`, for the wrong-code throttle); nothing else is written."""
+    try:
+        row = get_code(session, code)
+    except (MalformedCode, UnknownCode) as exc:
+        if actor:
+            guesses.audit_attempt(session, actor, "code.attempt", exc, code, clinic_id=clinic.id)
+        raise
     now = now or clock.now()
     state = effective_state(row, now)
     if state not in (CodeState.issued, CodeState.redeemed):
@@ -121,31 +135,53 @@ def book_appointment(
     session: Session, settings: Settings, code: str, starts_at: datetime, *, clinic: Clinic, actor: str
 ) -> Appointment:
     """Book the client of `code` at `clinic` for `starts_at` (aware). A new
-    booking for the same code replaces its earlier upcoming one. Hands the
+    booking by the same clinic replaces its earlier upcoming one; another
+    clinic's is kept and the booking refused. Hands the
     appointment to the reminders and queues a discreet confirmation to the
     client. The code may be issued or already redeemed. Two bookings of one
     code at the same moment leave one: the later replaces the earlier. Raises
     MalformedCode, UnknownCode, CodeVoided, CodeExpired, ClinicInactive,
-    NotOffered, NoClientPhone, PastDate, and `check_slot`'s AfterExpiry,
-    AtNight, ClinicClosed."""
+    NotOffered, NoClientPhone, PastDate, BookedElsewhere (another clinic's
+    upcoming appointment stands), and `check_slot`'s AfterExpiry, AtNight,
+    ClinicClosed."""
     now = clock.now()
-    row = bookable_code(session, code, clinic=clinic, now=now)
+    row = bookable_code(session, code, clinic=clinic, now=now, actor=actor)
     # one booking of a code at a time (PostgreSQL: the code's row locked until
-    # commit), so a booking made meanwhile is seen below and replaced, never
-    # left standing beside this one; SQLite has one writer anyway
-    session.exec(select(ReferralCode.id).where(ReferralCode.id == row.id).with_for_update()).one()
+    # commit, and read again once locked), so a booking or a void made
+    # meanwhile is seen below, never left standing beside this one; SQLite
+    # has one writer anyway
+    row = session.exec(
+        select(ReferralCode)
+        .where(ReferralCode.id == row.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    if effective_state(row, now) not in (CodeState.issued, CodeState.redeemed):
+        raise state_error(row, now)
     if starts_at <= now:
         raise PastDate(
             "appointment time is in the past", date=starts_at.astimezone(settings.tz).strftime("%d/%m/%Y")
         )
     check_slot(settings, row, starts_at, clinic=clinic)
-    for earlier in session.exec(
+    upcoming = session.exec(
         select(Appointment).where(
             Appointment.code_id == row.id,
             Appointment.status == AppointmentStatus.booked,
             Appointment.starts_at > now,
         )
-    ).all():
+    ).all()
+    for other in upcoming:
+        if other.clinic_id != clinic.id:
+            other_clinic = clinics.clinic_by_id(session, other.clinic_id)
+            when = other.starts_at.astimezone(settings.tz)
+            raise BookedElsewhere(
+                "the client has an upcoming appointment at another clinic",
+                code=format_code(row.code),
+                clinic=other_clinic.display_name if other_clinic else "",
+                date=when.strftime("%d/%m/%Y"),
+                time=when.strftime("%H:%M"),
+            )
+    for earlier in upcoming:
         _cancel(session, earlier, actor, "rebooked")
     appointment = Appointment(
         code_id=row.id,
@@ -176,7 +212,7 @@ def book_appointment(
         language=language_of(session, settings, row.client_phone),
         kind=MessageKind.notification,
         clinic=clinic.display_name,
-        address=clinic.address,
+        address=clinics.full_address(clinic),
         date=local.strftime("%d/%m/%Y"),
         time=local.strftime("%H:%M"),
     )

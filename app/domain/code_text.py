@@ -39,14 +39,35 @@ _SEPARATORS = re.compile(r"[\s.\-_/]+")
 def parse_code(text: str | None) -> str:
     """The 8 digits of a typed code. Accepts spaces, dashes, dots and a
     leading `CODE`/`MA` (any case, with or without diacritics). Raises
-    MalformedCode (letters, wrong length, wrong check digit)."""
+    MalformedCode (letters, wrong length; a wrong check digit raises
+    `mistyped_code`'s, which says so)."""
     raw = fold(unicodedata.normalize("NFKC", text or ""))
     digits = _SEPARATORS.sub("", _PREFIX.sub("", raw, count=1))
     if len(digits) != CODE_LENGTH or not digits.isascii() or not digits.isdigit():
         raise MalformedCode(f"a code has {CODE_LENGTH} digits", text=(text or "")[:40])
     if not damm.is_valid(digits):
-        raise MalformedCode("wrong check digit", text=(text or "")[:40])
+        raise mistyped_code(text)
     return digits
+
+
+MISTYPED_KEY = "codes.mistyped"
+WRONG_CHECK_DIGIT = "check_digit"
+
+
+def mistyped_code(text: str | None) -> MalformedCode:
+    """The refusal of a code of the right length whose check digit is wrong
+    (one digit mistyped, or two neighbours swapped): a MalformedCode, so
+    every channel and the wrong-code throttle treat it as one, with its own
+    reason (`reason="check_digit"`) and reply (`codes.mistyped`: check the
+    digits, not the format)."""
+    exc = MalformedCode("wrong check digit", text=(text or "")[:40], reason=WRONG_CHECK_DIGIT)
+    exc.key = MISTYPED_KEY
+    return exc
+
+
+def is_mistyped(exc: Exception) -> bool:
+    """Whether `exc` is the refusal of `mistyped_code`."""
+    return isinstance(exc, MalformedCode) and exc.values.get("reason") == WRONG_CHECK_DIGIT
 
 
 def format_code(code: str) -> str:

@@ -95,11 +95,33 @@ def code_status(session: Session, code: str, *, actor: str | None = None) -> Ref
     return row
 
 
+def look_up(session: Session, settings: Settings, code: str, *, actor: str) -> ReferralCode:
+    """A code looked up by an API key, whatever its state: refused
+    (Throttled) before the look-up once the key tried the wrong-code limit
+    of unknown or malformed codes in the hour; every look-up is audited
+    (`code.attempt`). Raises Throttled, MalformedCode, UnknownCode."""
+    guesses.check_actor_throttle(session, settings, actor)
+    try:
+        row = get_code(session, code)
+    except (MalformedCode, UnknownCode) as exc:
+        guesses.audit_attempt(session, actor, "code.attempt", exc, code)
+        raise
+    audit.record(session, actor, "code.attempt", "referral_code", row.id, outcome="looked_up")
+    return row
+
+
 # ---------------------------------------------------------------- redeem
 
 
 def redeem_code(
-    session: Session, settings: Settings, code: str, *, clinic: Clinic, channel: Channel, actor: str
+    session: Session,
+    settings: Settings,
+    code: str,
+    *,
+    clinic: Clinic,
+    channel: Channel,
+    actor: str,
+    throttle_first: bool = False,
 ) -> Redemption:
     """Redeem `code` at `clinic`, at most once ever: one conditional UPDATE
     (issued and not past expiry -> redeemed, with `redeemed_at` and
@@ -109,7 +131,11 @@ def redeem_code(
     client's number); cancels the code's reminders; schedules the re-test
     reminder when the service has one (VCT; see reminders). Every attempt is audited.
     Raises MalformedCode, UnknownCode, ClinicInactive, AlreadyRedeemed,
-    CodeVoided, CodeExpired, NotOffered."""
+    CodeVoided, CodeExpired, NotOffered. `throttle_first` (an API key):
+    refused with Throttled before the look-up once `actor` is over the
+    wrong-code limit, like `look_up`."""
+    if throttle_first:
+        guesses.check_actor_throttle(session, settings, actor)
     try:
         row = get_code(session, code)
     except (MalformedCode, UnknownCode) as exc:
@@ -203,7 +229,8 @@ def _tell_worker(session, settings, row: ReferralCode, svc: Service, clinic: Cli
         code=format_code(row.code),
         service=svc.code,
         clinic=clinic.display_name,
-        date=now.astimezone(settings.tz).strftime("%d/%m %H:%M"),
+        date=now.astimezone(settings.tz).strftime("%d/%m"),
+        time=now.astimezone(settings.tz).strftime("%H:%M"),
     )
 
 
@@ -213,11 +240,19 @@ def _tell_worker(session, settings, row: ReferralCode, svc: Service, clinic: Cli
 def void_code(session: Session, code: str, *, worker: Worker | None, actor: str) -> ReferralCode:
     """Void an issued, unexpired code. With `worker`, only a code that
     worker issued (None: program staff, any code). Cancels the code's
-    reminders. Raises MalformedCode, UnknownCode, NotIssuer,
-    AlreadyRedeemed, CodeVoided, CodeExpired."""
-    row = get_code(session, code)
+    reminders. Raises MalformedCode, UnknownCode, AlreadyRedeemed,
+    CodeVoided, CodeExpired. A wrong code, and for a worker another
+    worker's code, is audited as a guess (`code.attempt`); another worker's
+    code is answered as unknown, so VOID never tells whether a code exists."""
+    try:
+        row = get_code(session, code)
+    except (MalformedCode, UnknownCode) as exc:
+        guesses.audit_attempt(session, actor, "code.attempt", exc, code)
+        raise
     if worker is not None and row.worker_id != worker.id:
-        raise NotIssuer("only the worker who issued a code can void it", code=format_code(row.code))
+        exc = NotIssuer("only the worker who issued a code can void it", code=format_code(row.code))
+        guesses.audit_attempt(session, actor, "code.attempt", exc, code)
+        raise UnknownCode("not a code of this worker", code=format_code(row.code))
     void_issued(session, row, actor=actor, now=clock.now(), worker_id=worker.id if worker else None)
     return row
 

@@ -19,13 +19,14 @@ from app.domain.errors import (
     CodeVoided,
     DomainError,
     MalformedCode,
+    NotIssuer,
     NotOffered,
     Throttled,
     UnknownCode,
 )
 from app.models import AuditLog, ReferralCode
 
-WRONG_OUTCOMES = ("unknown", "malformed")
+WRONG_OUTCOMES = ("unknown", "malformed", "not_issuer")  # what counts toward the limit
 ATTEMPT_ACTIONS = ("code.attempt", "code.redeem")
 
 _OUTCOMES = {
@@ -36,6 +37,7 @@ _OUTCOMES = {
     CodeExpired: "expired",
     NotOffered: "not_offered",
     ClinicInactive: "clinic_inactive",
+    NotIssuer: "not_issuer",
 }
 
 
@@ -64,11 +66,17 @@ def audit_attempt(
 
 def check_wrong_code_throttle(session: Session, settings: Settings, phone: str) -> None:
     """Refuse a phone that sent `settings.wrong_code_limit_per_hour` unknown
-    or malformed codes in the last hour (counted in the audit log, so the
-    limit holds across processes and restarts). Raises Throttled with
-    `notify=True` the first time in the window, `False` after; the refusal
-    is itself audited (outcome `throttled`)."""
-    actor = audit.phone_actor(phone)
+    or malformed codes in the last hour (`check_actor_throttle`)."""
+    check_actor_throttle(session, settings, audit.phone_actor(phone))
+
+
+def check_actor_throttle(session: Session, settings: Settings, actor: str) -> None:
+    """Refuse an actor (a phone, an API key) that tried
+    `settings.wrong_code_limit_per_hour` unknown or malformed codes in the
+    last hour (counted in the audit log, so the limit holds across
+    processes and restarts). Raises Throttled with `notify=True` the first
+    time in the window, `False` after; the refusal is itself audited
+    (outcome `throttled`)."""
     since = clock.now() - timedelta(hours=1)
     recent = (
         AuditLog.actor == actor,

@@ -42,7 +42,17 @@ from app.domain.errors import ClinicInactive, NotFound, NotMobile, NotOffered, W
 from app.domain.message_log import queue_rendered
 from app.domain.people import language_of
 from app.domain.phones import is_mobile, mask_phone, normalize_phone
-from app.models import Channel, Clinic, CodeState, MessageKind, ReferralCode, Service, Worker
+from app.models import (
+    Appointment,
+    AppointmentStatus,
+    Channel,
+    Clinic,
+    CodeState,
+    MessageKind,
+    ReferralCode,
+    Service,
+    Worker,
+)
 
 _GENERATE_ATTEMPTS = 20
 
@@ -170,16 +180,17 @@ def _queue_client_sms(
 ) -> None:
     """The discreet SMS carrying the code to its client (issue and resend alike)."""
     key = "codes.client_issued_clinic" if clinic else "codes.client_issued_any"
+    language = language_of(session, settings, row.client_phone)
     queue_rendered(
         session,
         phone=row.client_phone,
         key=key,
-        language=language_of(session, settings, row.client_phone),
+        language=language,
         kind=MessageKind.notification,
         code=format_code(row.code),
-        service=svc.display_name,
+        service=clinics.service_label(svc, language),
         clinic=clinic.display_name if clinic else "",
-        address=clinic.address if clinic else "",
+        address=clinics.full_address(clinic) if clinic else "",
         until=valid_until_text(row, settings.tz),
     )
 
@@ -209,7 +220,8 @@ def _insert_code(session, svc, worker, phone, clinic, channel, now, tz) -> Refer
 
 def void_issued(session: Session, row: ReferralCode, *, actor: str, now: datetime, **audit_values) -> None:
     """Void `row` if it is still issued and unexpired (one conditional
-    UPDATE), audit it (`code.void`) and cancel its reminders. Raises the
+    UPDATE), audit it (`code.void`), cancel its reminders and its booked
+    appointments. Raises the
     code's state error (AlreadyRedeemed, CodeVoided, CodeExpired) otherwise."""
     changed = session.exec(
         update(ReferralCode)
@@ -223,4 +235,10 @@ def void_issued(session: Session, row: ReferralCode, *, actor: str, now: datetim
     if changed != 1:
         raise state_error(row, now)
     audit.record(session, actor, "code.void", "referral_code", row.id, **audit_values)
-    reminders.cancel_for_code(session, row.id, "voided")
+    reminders.cancel_for_code(session, row.id, "voided")  # the appointments' reminders too
+    for appointment in session.exec(
+        select(Appointment).where(Appointment.code_id == row.id, Appointment.status == AppointmentStatus.booked)
+    ).all():
+        appointment.status = AppointmentStatus.cancelled
+        session.add(appointment)
+        audit.record(session, actor, "appointment.cancel", "appointment", appointment.id, reason="voided")

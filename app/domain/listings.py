@@ -1,9 +1,11 @@
 """Read-only listings for the admin API: codes, redemptions, messages,
-reminders and the audit log, filtered and paged in SQL; and the row streams
-behind the CSV exports (fetched in batches, never all in memory)."""
+reminders and the audit log, filtered and paged in SQL; the row streams
+behind the CSV exports (fetched in batches, never all in memory); and the
+masking of phone numbers people typed inside message texts."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -15,6 +17,7 @@ from sqlmodel import Session, select
 
 from app import clock
 from app.domain import clinics
+from app.domain.phones import mask_phone, try_normalize_phone
 from app.domain.stats import period_bounds
 from app.models import (
     AuditLog,
@@ -174,6 +177,56 @@ def redemptions_export(*, tz: ZoneInfo, **filters: Any) -> Callable[[Session], I
 
 
 # ---------------------------------------------------------------- messages, reminders, audit
+
+# digits with at most one space, dot or dash between two of them: `0912 345 678`
+_DIGIT_RUN = re.compile(r"\+?\d(?:[ .-]?\d)*")
+_PHONE_DIGITS = (9, 15)  # a national mobile number without its 0 .. the longest E.164 number
+
+
+def _digits(text: str) -> int:
+    return sum(ch.isdigit() for ch in text)
+
+
+def _mask_run(run: str, region: str) -> str:
+    """The space-separated groups of `run`, each longest span of them that
+    is a valid phone number masked like the `phone` field (`+8491****678`);
+    a group of 9 or more digits that is no valid number keeps only its last
+    3 digits. A referral code (8 digits) is left as typed."""
+    groups = run.split(" ")
+    out: list[str] = []
+    i = 0
+    while i < len(groups):
+        found: tuple[int, str] | None = None
+        digits = 0
+        for j in range(i, len(groups)):
+            digits += _digits(groups[j])
+            if digits > _PHONE_DIGITS[1]:
+                break
+            phone = (
+                try_normalize_phone(" ".join(groups[i : j + 1]), region)
+                if digits >= _PHONE_DIGITS[0]
+                else None
+            )
+            if phone:
+                found = (j + 1, phone)
+        if found:
+            out.append(mask_phone(found[1]))
+            i = found[0]
+            continue
+        group = groups[i]
+        if _digits(group) >= _PHONE_DIGITS[0]:
+            keep = len(group) - 3
+            group = "".join("*" if ch.isdigit() else ch for ch in group[:keep]) + group[keep:]
+        out.append(group)
+        i += 1
+    return " ".join(out)
+
+
+def mask_phones_in_text(text: str, region: str) -> str:
+    """`GT VCT 0912345678` -> `GT VCT +8491****678`: every phone number typed
+    in a message text masked for the roles that see phones masked; the rest
+    of the text (keywords, codes, counts, dates) as it was."""
+    return _DIGIT_RUN.sub(lambda m: _mask_run(m.group(0), region), text)
 
 
 def list_messages(

@@ -281,10 +281,61 @@ def settle_claimed(session: Session, message_id: int, claim: str, **values) -> b
     result = session.exec(
         update(Message)
         .where(Message.id == message_id, Message.claimed_by == claim)
-        .values(claimed_by=None, claimed_until=None, updated_at=clock.now(), **values)
+        .values(claimed_by=None, claimed_until=None, submitted_at=None, updated_at=clock.now(), **values)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
+
+
+def mark_submitted(session: Session, message_id: int, claim: str, *, gateway: str) -> bool:
+    """Note that the gateway call for a claimed row begins now (the caller
+    commits before calling), only if the row is still under `claim`: False
+    when the lease was lost, and then the call must not be made. A claim
+    that dies after this is never sent again (`settle_interrupted`)."""
+    now = clock.now()
+    result = session.exec(
+        update(Message)
+        .where(Message.id == message_id, Message.claimed_by == claim, Message.status == MessageStatus.sending)
+        .values(submitted_at=now, gateway=gateway, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+INTERRUPTED = "unconfirmed: the sender stopped during the gateway call; not sent again"
+
+
+def settle_interrupted(session: Session, now: datetime) -> int:
+    """Settle the rows whose claim ran out during a gateway call (the
+    process died between the call and storing its result): the gateway may
+    have taken them, so they are `sent` (noted `INTERRUPTED`), never sent a
+    second time; a delivery report may still follow. Returns how many."""
+    stuck = sa.and_(
+        Message.status == MessageStatus.sending,
+        Message.claimed_until < now,
+        Message.submitted_at.is_not(None),
+    )
+    result = session.exec(
+        update(Message)
+        .where(stuck)
+        .values(
+            status=MessageStatus.sent,
+            error=INTERRUPTED,
+            sent_at=Message.submitted_at,
+            submitted_at=None,
+            claimed_by=None,
+            claimed_until=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount:
+        log.warning("interrupted sends settled without sending again", extra={"count": result.rowcount})
+    return result.rowcount
+
+
+def _digits(phone: str) -> str:
+    return "".join(c for c in phone if c.isdigit())
 
 
 def record_delivery_report(
@@ -295,6 +346,7 @@ def record_delivery_report(
     message_id: int | None = None,
     gateway: str | None = None,
     failure_reason: str | None = None,
+    phone: str | None = None,
 ) -> Message | None:
     """Record a delivery report on the outbound message with `gateway_id`
     (the gateway's id), or with our `message_id` and the `gateway` that
@@ -302,10 +354,11 @@ def record_delivery_report(
     being handed to it, whose result is not stored yet). Returns the message, or None when there is no
     such message (logged: the gateway retries reports it does not get a 200
     for, so the caller still answers 200). A late intermediate report
-    or final one (`failed` after `delivered`) never overwrites a final status."""
-    if message_id is not None:
-        being_sent = sa.and_(Message.gateway.is_(None), Message.status == MessageStatus.sending)
-        found = sa.and_(Message.id == message_id, sa.or_(Message.gateway == gateway, being_sent))
+    or final one (`failed` after `delivered`) never overwrites a final status.
+    A report naming `phone` (the handset it reached) for a message sent to
+    another number is ignored (None, logged): it is not that message's."""
+    if message_id is not None:  # the gateway is noted before its call (`mark_submitted`)
+        found = sa.and_(Message.id == message_id, Message.gateway == gateway)
     else:
         found = Message.gateway_id == gateway_id
     message = session.exec(select(Message).where(found, Message.direction == Direction.outbound)).first()
@@ -313,6 +366,12 @@ def record_delivery_report(
         log.warning(
             "delivery report for an unknown message",
             extra={"gateway_id": (gateway_id or str(message_id))[:128], "status": str(status)},
+        )
+        return None
+    if phone and _digits(phone) != _digits(message.phone):
+        log.warning(
+            "delivery report for another phone",
+            extra={"message_id": message.id, "phone": mask_phone(phone), "status": str(status)},
         )
         return None
     conditions = [Message.id == message.id, Message.status.not_in([s.value for s in FINAL_STATUSES])]

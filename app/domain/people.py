@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from app import clock
 from app.config import Settings
-from app.models import ClinicStaff, Person, Role, Worker
+from app.models import Clinic, ClinicStaff, Person, Role, Worker
 
 
 @dataclass(frozen=True)
@@ -46,13 +46,21 @@ def get_or_create_person(session: Session, phone: str) -> Person:
 
 
 def _caller_query():
-    worker, staff, person = Worker.__table__, ClinicStaff.__table__, Person.__table__
+    worker, staff, person, clinic = Worker.__table__, ClinicStaff.__table__, Person.__table__, Clinic.__table__
     asked = sa.select(sa.bindparam("phone").label("phone")).subquery()
     old_worker, old_staff = worker.alias("old_worker"), staff.alias("old_staff")
     inactive_worker = sa.exists().where(
         old_worker.c.phone == asked.c.phone, old_worker.c.active == sa.false()
     )
-    inactive_staff = sa.exists().where(old_staff.c.phone == asked.c.phone, old_staff.c.active == sa.false())
+
+    def clinic_active(staff_table):
+        return sa.exists().where(clinic.c.id == staff_table.c.clinic_id, clinic.c.active == sa.true())
+
+    # staff of a deactivated clinic are former staff, like a deactivated staff phone
+    inactive_staff = sa.exists().where(
+        old_staff.c.phone == asked.c.phone,
+        sa.or_(old_staff.c.active == sa.false(), ~clinic_active(old_staff)),
+    )
     return (
         sa.select(
             worker.c.id,
@@ -64,7 +72,10 @@ def _caller_query():
         )
         .select_from(asked)
         .outerjoin(worker, sa.and_(worker.c.phone == asked.c.phone, worker.c.active == sa.true()))
-        .outerjoin(staff, sa.and_(staff.c.phone == asked.c.phone, staff.c.active == sa.true()))
+        .outerjoin(
+            staff,
+            sa.and_(staff.c.phone == asked.c.phone, staff.c.active == sa.true(), clinic_active(staff)),
+        )
         .outerjoin(person, person.c.phone == asked.c.phone)
     )
 

@@ -17,19 +17,11 @@ from sqlmodel import Session, select
 
 from app import clock
 from app.domain import audit, clinics
-from app.domain.errors import DomainError, NotFound
+from app.domain.discretion import check_client_visible
+from app.domain.errors import NotFound
 from app.domain.phones import normalize_phone
+from app.domain.staff import Conflict, InvalidRegistryInput, set_staff, staff_change, staff_entries
 from app.models import Clinic, ClinicService, ClinicStaff, Service, Worker
-
-
-class Conflict(DomainError):
-    key = "error.conflict"
-    status = 409
-
-
-class InvalidRegistryInput(DomainError):
-    key = "error.invalid"
-    status = 422
 
 
 @dataclass(frozen=True)
@@ -39,6 +31,25 @@ class ClinicView:
     clinic: Clinic
     services: list[str]
     staff: list[ClinicStaff]
+
+
+@dataclass(frozen=True)
+class ClinicChange:
+    """A clinic after an update, with the staff phones it made active and
+    those it deactivated (sorted)."""
+
+    view: ClinicView
+    staff_added: list[str]
+    staff_removed: list[str]
+
+
+# what a client reads of a service or a clinic (SMS, USSD): checked for discretion
+SERVICE_CLIENT_FIELDS = ("display_name",)
+CLINIC_CLIENT_FIELDS = ("display_name", "district", "address", "hours")
+
+
+def _check_discreet(values: dict[str, Any], fields: Sequence[str]) -> None:
+    check_client_visible({name: values[name] for name in fields if name in values})
 
 
 def _page(session: Session, stmt, order, limit: int, offset: int) -> tuple[list, int]:
@@ -86,7 +97,10 @@ def list_services(
 
 
 def create_service(session: Session, *, actor: str, code: str, **fields: Any) -> Service:
-    """A new service; raises Conflict when its code is taken."""
+    """A new service; raises Conflict when its code is taken, Indiscreet when
+    its display name names a sensitive word (its code and internal name are
+    staff-facing and not checked)."""
+    _check_discreet(fields, SERVICE_CLIENT_FIELDS)
     code = code.strip().upper()
     if session.exec(select(Service).where(Service.code == code)).first() is not None:
         raise Conflict(f"service code {code} already exists")
@@ -98,7 +112,9 @@ def create_service(session: Session, *, actor: str, code: str, **fields: Any) ->
 
 
 def update_service(session: Session, service_id: int, *, actor: str, **values: Any) -> Service:
-    """Change the given fields (`active=False` deactivates)."""
+    """Change the given fields (`active=False` deactivates); raises
+    Indiscreet like `create_service`."""
+    _check_discreet(values, SERVICE_CLIENT_FIELDS)
     row = get_service(session, service_id)
     changed = _changes(row, values)
     if changed:
@@ -120,26 +136,6 @@ def _services_by_code(session: Session, codes: Iterable[str]) -> list[Service]:
     if missing:
         raise InvalidRegistryInput(f"unknown service code(s): {', '.join(missing)}")
     return list(found)
-
-
-def _staff_phones(
-    session: Session, staff: Sequence[dict[str, Any]], region: str, clinic_id: int | None
-) -> list[dict]:
-    """Normalised staff entries; a phone may belong to one clinic only."""
-    entries: dict[str, dict] = {}
-    for item in staff:
-        phone = normalize_phone(item["phone"], region)
-        if phone in entries:
-            raise InvalidRegistryInput(f"staff phone {phone} is listed twice")
-        entries[phone] = {"phone": phone, "name": item.get("name") or ""}
-    if entries:
-        taken = session.exec(
-            select(ClinicStaff).where(ClinicStaff.phone.in_(list(entries)))  # type: ignore[union-attr]
-        ).all()
-        for other in taken:
-            if other.clinic_id != clinic_id:
-                raise Conflict(f"staff phone {other.phone} already belongs to clinic {other.clinic_id}")
-    return list(entries.values())
 
 
 def clinic_view(session: Session, clinic: Clinic) -> ClinicView:
@@ -197,29 +193,6 @@ def _set_services(session: Session, clinic: Clinic, services: list[Service]) -> 
         session.add(ClinicService(clinic_id=clinic.id, service_id=service_id))
 
 
-def _set_staff(session: Session, clinic: Clinic, staff: list[dict]) -> None:
-    """Replace the staff list: listed phones are (re)activated, the others
-    deactivated (kept for history)."""
-    current = {
-        s.phone: s for s in session.exec(select(ClinicStaff).where(ClinicStaff.clinic_id == clinic.id))
-    }
-    wanted = {s["phone"]: s for s in staff}
-    for phone, row in current.items():
-        if phone not in wanted and row.active:
-            row.active = False
-            session.add(row)
-    for phone, entry in wanted.items():
-        row = current.get(phone)
-        if row is None:
-            session.add(
-                ClinicStaff(clinic_id=clinic.id, phone=phone, name=entry["name"], created_at=clock.now())
-            )
-        else:
-            row.active = True
-            row.name = entry["name"]
-            session.add(row)
-
-
 def create_clinic(
     session: Session,
     *,
@@ -232,14 +205,17 @@ def create_clinic(
 ) -> ClinicView:
     """A new clinic with its offered services and staff phones. Raises
     InvalidRegistryInput for an unknown service, Conflict for a staff phone of
-    another clinic, InvalidPhone for a bad number."""
+    another clinic or of an active worker, InvalidPhone for a bad number,
+    Indiscreet for a display name, district, address or hours naming a
+    sensitive word (clients read those; the internal `name` is staff-facing)."""
+    _check_discreet(fields, CLINIC_CLIENT_FIELDS)
     offered = _services_by_code(session, services)
-    entries = _staff_phones(session, staff, region, None)
+    entries = staff_entries(staff, region)
     clinic = Clinic(phone=normalize_phone(phone, region) if phone else None, created_at=clock.now(), **fields)
     session.add(clinic)
     session.flush()
     _set_services(session, clinic, offered)
-    _set_staff(session, clinic, entries)
+    set_staff(session, clinic, entries, set())
     session.flush()
     audit.record(
         session,
@@ -250,7 +226,7 @@ def create_clinic(
         **fields,
         phone=clinic.phone,
         services=[s.code for s in offered],
-        staff=[e["phone"] for e in entries],
+        staff=sorted(entries),
     )
     return clinic_view(session, clinic)
 
@@ -263,13 +239,21 @@ def update_clinic(
     region: str,
     services: Sequence[str] | None = None,
     staff: Sequence[dict[str, Any]] | None = None,
+    add_staff: Sequence[dict[str, Any]] | None = None,
+    remove_staff: Sequence[str] | None = None,
     **values: Any,
-) -> ClinicView:
-    """Change the given fields; `services` and `staff` replace the lists."""
+) -> ClinicChange:
+    """Change the given fields; `services` replaces the offered services;
+    the staff changes as `staff.staff_change` says, and the audit row and the
+    answer list the staff phones added and removed. Raises like
+    `create_clinic`, and InvalidRegistryInput for a staff request that does
+    not add up."""
+    _check_discreet(values, CLINIC_CLIENT_FIELDS)
     clinic = clinics.clinic_by_id(session, clinic_id)
     if clinic is None:
         raise NotFound(f"clinic {clinic_id} not found")
     before = clinic_view(session, clinic)
+    staff_plan = staff_change(clinic.id, before.staff, region, staff, add_staff, remove_staff)
     if values.get("phone"):
         values["phone"] = normalize_phone(values["phone"], region)
     changed = _changes(clinic, values)
@@ -278,18 +262,21 @@ def update_clinic(
         _set_services(session, clinic, offered)
         if sorted(s.code for s in offered) != before.services:
             changed["services"] = [before.services, sorted(s.code for s in offered)]
-    if staff is not None:
-        entries = _staff_phones(session, staff, region, clinic.id)
+    added: list[str] = []
+    removed: list[str] = []
+    if staff_plan is not None:
         old = sorted(s.phone for s in before.staff if s.active)
-        new = sorted(e["phone"] for e in entries)
-        _set_staff(session, clinic, entries)
-        if old != new:
-            changed["staff"] = [old, new]
+        added, removed = set_staff(session, clinic, *staff_plan)
+        if added or removed:
+            changed["staff"] = [old, sorted((set(old) - set(removed)) | set(added))]
     if changed:
         session.add(clinic)
         session.flush()
-        audit.record(session, actor, _action("clinic", changed), "clinic", clinic.id, changes=changed)
-    return clinic_view(session, clinic)
+        extra = {"staff_added": added, "staff_removed": removed} if "staff" in changed else {}
+        audit.record(
+            session, actor, _action("clinic", changed), "clinic", clinic.id, changes=changed, **extra
+        )
+    return ClinicChange(clinic_view(session, clinic), added, removed)
 
 
 # ---------------------------------------------------------------- workers
@@ -313,15 +300,23 @@ def list_workers(
     return _page(session, stmt, Worker.id, limit, offset)
 
 
-def _check_worker_phone(session: Session, phone: str, worker_id: int | None) -> None:
+def _check_worker_phone(session: Session, phone: str, worker_id: int | None, *, active: bool = True) -> None:
+    """`phone` is about to be a worker's: it may be no other worker's, and,
+    when the worker is `active`, no active clinic staff phone (see
+    `staff.check_new_staff`)."""
     other = session.exec(select(Worker).where(Worker.phone == phone)).first()
     if other is not None and other.id != worker_id:
         raise Conflict(f"phone {phone} is already worker {other.id}")
+    if not active:
+        return
     staff = session.exec(
         select(ClinicStaff).where(ClinicStaff.phone == phone, ClinicStaff.active.is_(True))  # type: ignore[attr-defined]
     ).first()
     if staff is not None:
-        raise Conflict(f"phone {phone} is a staff phone of clinic {staff.clinic_id}")
+        raise Conflict(
+            f"phone {phone} is a staff phone of clinic {staff.clinic_id}: one phone cannot be both "
+            "a worker's and a clinic's; remove it from the clinic's staff first"
+        )
 
 
 def create_worker(
@@ -339,11 +334,15 @@ def create_worker(
 
 
 def update_worker(session: Session, worker_id: int, *, actor: str, region: str, **values: Any) -> Worker:
-    """Change the given fields (`active=False`: the phone can no longer issue codes)."""
+    """Change the given fields (`active=False`: the phone can no longer issue
+    codes). Raises Conflict when the worker would be active on a phone of
+    another worker or of a clinic's staff (a new phone, or a reactivation)."""
     row = get_worker(session, worker_id)
     if values.get("phone"):
         values["phone"] = normalize_phone(values["phone"], region)
-        _check_worker_phone(session, values["phone"], row.id)
+    phone, active = values.get("phone", row.phone), values.get("active", row.active)
+    if phone != row.phone or (active and not row.active):
+        _check_worker_phone(session, phone, row.id, active=active)
     changed = _changes(row, values)
     if changed:
         session.add(row)

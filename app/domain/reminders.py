@@ -30,6 +30,7 @@ from app import clock
 from app.config import Settings
 from app.domain import audit, clinics
 from app.domain.code_text import format_code, local_valid_until
+from app.domain.discretion import Indiscreet, check_client_visible
 from app.domain.errors import DomainError, NotFound
 from app.domain.message_log import cancel_queued_of_reminders
 from app.domain.phones import normalize_phone
@@ -50,6 +51,10 @@ CUSTOM_PREFIX = "reminder.custom_"
 RETEST_SERVICE = "VCT"
 DATE_FORMAT = "%d/%m/%Y"
 TIME_FORMAT = "%H:%M"
+# a custom reminder is due from a little before now (clock skew between the
+# caller and the service) to two years ahead (the longest re-test interval)
+CUSTOM_PAST_GRACE = timedelta(minutes=5)
+CUSTOM_MAX_AHEAD = timedelta(days=730)
 
 
 class InvalidReminder(DomainError):
@@ -244,11 +249,22 @@ def schedule_custom(
 ) -> Reminder:
     """A free reminder (admin API). `text_key` must be a `reminder.custom_*`
     catalogue key and `params` must fill its placeholders (strings or
-    numbers). Raises InvalidPhone, InvalidReminder."""
+    numbers) that name no sensitive word, as the client reads them. `due_at`
+    is at most CUSTOM_PAST_GRACE in the past (sent at once) and at most
+    CUSTOM_MAX_AHEAD ahead. Raises InvalidPhone, InvalidReminder."""
     number = normalize_phone(phone, settings.default_region)
     params = dict(params or {})
     if due_at.tzinfo is None:
         raise InvalidReminder("due_at needs a time zone, e.g. 2026-12-24T08:00:00+07:00")
+    now = clock.now()  # aware comparisons: no conversion, so year 1 or 9999 cannot overflow
+    if due_at < now - CUSTOM_PAST_GRACE:
+        raise InvalidReminder(
+            f"due_at ({due_at.isoformat()}) is in the past: a reminder is scheduled for a time to come"
+        )
+    if due_at > now + CUSTOM_MAX_AHEAD:
+        raise InvalidReminder(
+            f"due_at ({due_at.isoformat()}) is more than {CUSTOM_MAX_AHEAD.days} days ahead"
+        )
     key = text_key if text_key.startswith("reminder.") else f"reminder.{text_key}"
     if not key.startswith(CUSTOM_PREFIX) or key not in catalogue(settings.default_language):
         keys = ", ".join(
@@ -260,6 +276,10 @@ def schedule_custom(
     missing = placeholders(catalogue(settings.default_language)[key]) - params.keys()
     if missing:
         raise InvalidReminder(f"params missing: {', '.join(sorted(missing))}")
+    try:
+        check_client_visible({f"params.{name}": value for name, value in params.items()})
+    except Indiscreet as exc:
+        raise InvalidReminder(str(exc)) from None
     reminder = _create(
         session,
         kind=ReminderKind.custom,
@@ -340,7 +360,7 @@ def stale_reason(session: Session, reminder: Reminder, now: datetime, settings: 
     """Why a due reminder no longer makes sense (the dispatcher's last check,
     from the database, in case a cancellation was missed or the dispatcher
     was down): the code is no longer open, the appointment cancelled or
-    begun, the day-before moment gone. None: send it."""
+    begun or its code voided, the day-before moment gone. None: send it."""
     if reminder.kind == ReminderKind.code_expiry and reminder.code_id:
         code = session.get(ReferralCode, reminder.code_id)
         if code is None or code.state != CodeState.issued:
@@ -351,6 +371,9 @@ def stale_reason(session: Session, reminder: Reminder, now: datetime, settings: 
         appointment = session.get(Appointment, reminder.appointment_id)
         if appointment is None or appointment.status != AppointmentStatus.booked:
             return "appointment_cancelled"
+        code = session.get(ReferralCode, appointment.code_id) if appointment.code_id else None
+        if code is not None and code.state == CodeState.voided:
+            return "code_voided"
         if appointment.starts_at <= now:
             return "too_late"
         if reminder.kind == ReminderKind.appointment_day_before and (

@@ -39,6 +39,9 @@ worker_t = Worker.__table__  # type: ignore[attr-defined]
 service_t = Service.__table__  # type: ignore[attr-defined]
 
 
+PERIOD_YEARS = (2000, 2100)  # the years a report date may fall in, both included
+
+
 class InvalidPeriod(DomainError):
     key = "error.invalid"
     status = 422
@@ -70,7 +73,16 @@ class IndicatorFigures:
 def period_bounds(
     date_from: date | None, date_to: date | None, tz: ZoneInfo
 ) -> tuple[datetime | None, datetime | None]:
-    """UTC [start, end) of the local dates `date_from`..`date_to` (both included)."""
+    """UTC [start, end) of the local dates `date_from`..`date_to` (both
+    included). Raises InvalidPeriod when from is after to, or a date is
+    outside the years PERIOD_YEARS (no program data is older or newer, and
+    year 1 or 9999 would not convert to UTC)."""
+    for day in (date_from, date_to):
+        if day is not None and not PERIOD_YEARS[0] <= day.year <= PERIOD_YEARS[1]:
+            raise InvalidPeriod(
+                f"date {day.isoformat()} is out of range: dates are from "
+                f"{PERIOD_YEARS[0]}-01-01 to {PERIOD_YEARS[1]}-12-31"
+            )
     if date_from and date_to and date_from > date_to:
         raise InvalidPeriod(f"from ({date_from}) is after to ({date_to})")
     start = datetime.combine(date_from, time(0), tz).astimezone(UTC) if date_from else None

@@ -89,6 +89,12 @@ def render(key: str, language: str | None = None, **values) -> str:
     return template.format_map(values) if values or "{" in template else template
 
 
+def datetime_text(date: str, time: str, language: str | None = None) -> str:
+    """A date and a time said together, in the order of `language`
+    (`format.datetime`: `09:30 ngay 25/12/2026`, `25/12/2026 at 09:30`)."""
+    return render("format.datetime", language, date=date, time=time)
+
+
 # ---------------------------------------------------------------- segments
 
 GSM7_BASIC = (

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from app.routes import (
+    apikeys,
     audit,
     clinics,
     codes,
@@ -23,5 +24,6 @@ router = APIRouter(
     prefix="/api/v1", responses=API_ERRORS, dependencies=[Depends(reject_repeated_query_parameters)]
 )
 
-for module in (services, clinics, workers, codes, redemptions, stats, reminders, messages, export, audit):
+MODULES = (services, clinics, workers, codes, redemptions, stats, reminders, messages, export, audit, apikeys)
+for module in MODULES:
     router.include_router(module.router)

@@ -19,7 +19,7 @@ from app.routes.deps import (
     SettingsDep,
     actor_of,
 )
-from app.schemas import ClinicCreate, ClinicPublic, ClinicUpdate, Page, StaffPublic
+from app.schemas import ClinicCreate, ClinicPublic, ClinicUpdate, ClinicUpdated, Page, StaffPublic
 
 router = APIRouter(prefix="/clinics", tags=["clinics"])
 
@@ -49,7 +49,9 @@ def list_clinics(
 @router.post(
     "",
     summary="Create a clinic",
-    description="With the codes of the services it offers and the staff phones that redeem by SMS or USSD.",
+    description="With the codes of the services it offers and the staff phones that redeem by SMS or USSD. "
+    "An active worker's phone as staff is a 409. `display_name`, `district`, `address` and `hours` are what "
+    "clients read: naming HIV, AIDS, drugs, methadone, testing, PrEP or a result is a 422 (also on PATCH).",
     status_code=status.HTTP_201_CREATED,
     response_model=ClinicPublic,
     responses=CONFLICT,
@@ -71,17 +73,25 @@ def show_clinic(clinic_id: IdPath, session: SessionDep, key: ReaderKey):
     "/{clinic_id}",
     summary="Update or deactivate a clinic",
     description=(
-        "Only the fields sent change; `services` and `staff` replace their lists. "
+        "Only the fields sent change; `services` replaces the offered services. Staff: `add_staff` adds (or "
+        "reactivates) the phones it lists and `remove_staff` deactivates the phones it lists, the others are "
+        "kept; `staff` is the whole list, every active phone not in it is deactivated. The answer lists the "
+        "staff phones added and removed (`staff_added`, `staff_removed`), and so does the audit log. "
+        "A phone is either a worker's or a clinic's: an active worker's phone as staff is a 409. "
         "`active: false` deactivates: the clinic no longer shows in CLINIC and cannot redeem."
     ),
-    response_model=ClinicPublic,
+    response_model=ClinicUpdated,
     responses={**NOT_FOUND, **CONFLICT},
 )
 def update_clinic(
     clinic_id: IdPath, body: ClinicUpdate, session: SessionDep, settings: SettingsDep, key: AdminKey
 ):
-    view = registry.update_clinic(
+    change = registry.update_clinic(
         session, clinic_id, actor=actor_of(key), region=settings.default_region, **body.changes()
     )
     session.commit()
-    return _public(view)
+    return ClinicUpdated(
+        **_public(change.view).model_dump(),
+        staff_added=change.staff_added,
+        staff_removed=change.staff_removed,
+    )

@@ -11,11 +11,12 @@ from fastapi import APIRouter, Body, Path, Query, Response, status
 from app import clock
 from app.domain import code_text, codes, listings, registry
 from app.domain.phones import mask_phone
-from app.models import Channel, CodeState
+from app.models import ApiRole, Channel, CodeState
 from app.routes.deps import (
     CONFLICT,
     MAX_ID,
     NOT_FOUND,
+    THROTTLED,
     AdminKey,
     AnyKey,
     PagingDep,
@@ -145,19 +146,31 @@ def issue_code(
     return code_public(listings.code_row(session, issued.code), full_phone=True)
 
 
-@router.get("/{code}", summary="Show a code", response_model=CodePublic, responses=NOT_FOUND)
-def show_code(code: CodePath, session: SessionDep, key: AnyKey):
-    row = codes.get_code(session, code)
-    return code_public(listings.code_row(session, row), full_phone=sees_phones(key))
+@router.get(
+    "/{code}",
+    summary="Show a code",
+    description="Every look-up is audited; a key over the wrong-code limit gets 429. A clinic key sees "
+    "where and when a code was redeemed only when it was redeemed at its own clinic.",
+    response_model=CodePublic,
+    responses={**NOT_FOUND, **THROTTLED},
+)
+def show_code(code: CodePath, session: SessionDep, settings: SettingsDep, key: AnyKey):
+    with committing_refusals(session):
+        row = codes.look_up(session, settings, code, actor=actor_of(key))
+    shown = code_public(listings.code_row(session, row), full_phone=sees_phones(key))
+    if key.role == ApiRole.clinic and shown.redeemed_clinic_id != key.clinic_id:
+        # another clinic's redemption: that it happened, not where or when
+        shown = shown.model_copy(update={"redeemed_at": None, "redeemed_clinic_id": None})
+    return shown
 
 
 @router.post(
     "/{code}/redeem",
     summary="Redeem a code at a clinic",
     description="A clinic key redeems at its own clinic; an admin key names the clinic (`clinic_id`). "
-    "A code is redeemed at most once; every attempt is audited.",
+    "A code is redeemed at most once; every attempt is audited; a key over the wrong-code limit gets 429.",
     response_model=RedemptionPublic,
-    responses={**NOT_FOUND, **CONFLICT},
+    responses={**NOT_FOUND, **CONFLICT, **THROTTLED},
 )
 def redeem_code(
     code: CodePath,
@@ -169,7 +182,13 @@ def redeem_code(
     clinic = registry.clinic_for_redemption(session, clinic_scope(key, body.clinic_id if body else None))
     with committing_refusals(session):
         redemption = codes.redeem_code(
-            session, settings, code, clinic=clinic, channel=Channel.api, actor=actor_of(key)
+            session,
+            settings,
+            code,
+            clinic=clinic,
+            channel=Channel.api,
+            actor=actor_of(key),
+            throttle_first=True,
         )
     return redemption_public(listings.redemption_row(session, redemption))
 

@@ -64,8 +64,11 @@ def current_api_key(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiKey:
-    """The active key of `Authorization: Bearer <key>`, else 401."""
+    """The usable key of `Authorization: Bearer <key>` (active, not expired,
+    a clinic key's clinic active), else 401."""
     key = find_api_key(session, credentials.credentials) if credentials else None
+    if session.dirty:  # the key's last use noted
+        session.commit()
     if key is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -149,6 +152,7 @@ API_ERRORS: dict[int | str, dict] = {
 }
 NOT_FOUND: dict[int | str, dict] = {404: _error("no such row")}
 CONFLICT: dict[int | str, dict] = {409: _error("refused by a rule (duplicate, state of the code, ...)")}
+THROTTLED: dict[int | str, dict] = {429: _error("too many unknown or malformed codes from this key in the hour")}
 
 
 @contextmanager

@@ -1,3 +1,7 @@
+"""`GET /healthz`: the process and its database (503 when the database
+cannot answer); `GET /healthz/live`: the process alone, never the database
+(a liveness probe that stays up while the database is away)."""
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
@@ -14,3 +18,8 @@ def healthz(request: Request) -> JSONResponse:
     except SQLAlchemyError:
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
     return JSONResponse({"status": "ok", "database": "ok"})
+
+
+@router.get("/healthz/live", summary="Liveness of the process (no database)")
+async def live() -> JSONResponse:
+    return JSONResponse({"status": "ok"})

@@ -21,6 +21,7 @@ from app.routes.deps import (
     actor_of,
     sees_phones,
 )
+from app.routes.messages import PHONE_FILTER_ADMIN_ONLY, refuse_phone_filter
 from app.schemas import Page, ReminderCreate, ReminderPublic
 
 router = APIRouter(prefix="/reminders", tags=["reminders"])
@@ -35,7 +36,8 @@ def _public(row: Reminder, full_phone: bool) -> ReminderPublic:
 @router.get(
     "",
     summary="List reminders",
-    description="Next due first. Phone numbers are masked for every role but admin.",
+    description="Next due first. Phone numbers are masked for every role but admin. "
+    + PHONE_FILTER_ADMIN_ONLY,
     response_model=Page[ReminderPublic],
 )
 def list_reminders(
@@ -43,10 +45,13 @@ def list_reminders(
     settings: SettingsDep,
     key: ReaderKey,
     page: PagingDep,
-    phone: Annotated[str | None, Query(max_length=32)] = None,
+    phone: Annotated[
+        str | None, Query(max_length=32, description="any written form (admin keys only)")
+    ] = None,
     status: ReminderStatus | None = None,
     kind: ReminderKind | None = None,
 ):
+    refuse_phone_filter(key, phone)
     rows, total = listings.list_reminders(
         session,
         phone=normalize_phone(phone, settings.default_region) if phone else None,
@@ -62,7 +67,9 @@ def list_reminders(
     "",
     summary="Schedule a custom reminder",
     description="`text_key` is a `reminder.custom_*` catalogue key, rendered in the person's language when sent; "
-    "`params` fill its placeholders. Quiet hours and opt-outs apply.",
+    "`params` fill its placeholders and, as the client reads them, name no sensitive word (HIV, AIDS, drugs, "
+    "methadone, testing, ...). `due_at` is from 5 minutes ago (sent at once) to 730 days ahead. "
+    "Quiet hours and opt-outs apply.",
     status_code=status.HTTP_201_CREATED,
     response_model=ReminderPublic,
 )

@@ -20,6 +20,8 @@ def list_services(session: SessionDep, key: ReaderKey, page: PagingDep, active: 
 @router.post(
     "",
     summary="Create a service",
+    description="`display_name` is what clients read: naming HIV, AIDS, drugs, methadone, testing, PrEP or a "
+    "result is a 422. The `code` and internal `name` are for staff and not checked.",
     status_code=status.HTTP_201_CREATED,
     response_model=ServicePublic,
     responses=CONFLICT,
@@ -38,7 +40,8 @@ def show_service(service_id: IdPath, session: SessionDep, key: ReaderKey):
 @router.patch(
     "/{service_id}",
     summary="Update or deactivate a service",
-    description="Only the fields sent change; `active: false` deactivates (no new codes for it).",
+    description="Only the fields sent change; `active: false` deactivates (no new codes for it). "
+    "`display_name` is checked as on create.",
     response_model=ServicePublic,
     responses=NOT_FOUND,
 )

@@ -40,6 +40,8 @@ def list_workers(
 @router.post(
     "",
     summary="Register an outreach worker",
+    description="A phone is either a worker's or a clinic's: another worker's or an active clinic staff phone "
+    "is a 409.",
     status_code=status.HTTP_201_CREATED,
     response_model=WorkerPublic,
     responses=CONFLICT,
@@ -60,7 +62,8 @@ def show_worker(worker_id: IdPath, session: SessionDep, key: ReaderKey):
 @router.patch(
     "/{worker_id}",
     summary="Update or deactivate a worker",
-    description="Only the fields sent change; `active: false` deactivates (the phone can no longer issue codes).",
+    description="Only the fields sent change; `active: false` deactivates (the phone can no longer issue codes). "
+    "Moving to, or reactivating on, another worker's or an active clinic staff phone is a 409.",
     response_model=WorkerPublic,
     responses={**NOT_FOUND, **CONFLICT},
 )

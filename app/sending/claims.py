@@ -31,6 +31,7 @@ from sqlmodel import Session
 from app import clock
 from app.config import Settings
 from app.db import sqlite_writer
+from app.domain import message_log
 from app.models import Message, MessageStatus, Person, Reminder, ReminderStatus
 
 log = logging.getLogger("hen.dispatcher")
@@ -146,9 +147,14 @@ class Claims:
 
     def due_messages(self, limit: int) -> list[ClaimedMessage]:
         """Claim up to `limit` due messages: leases of dead processes (and
-        queued rows without a time) first, then by due time."""
+        queued rows without a time) first, then by due time. A dead
+        process's row whose gateway call had begun is settled instead
+        (`message_log.settle_interrupted`)."""
         limit = min(limit, self.settings.dispatch_batch_size)
         now = clock.now()
+        with sqlite_writer(self.settings), self.factory() as session:
+            message_log.settle_interrupted(session, now)  # died during the call: never sent twice
+            session.commit()
         stale = or_(
             and_(_c.status == MessageStatus.sending, _c.claimed_until < now),
             and_(_c.status == MessageStatus.queued, _c.next_attempt_at.is_(None)),

@@ -7,7 +7,9 @@ call and its result still fit in the lease. Retryable gateway errors (429,
 timeouts, 5xx) go back to `queued` with exponential back-off and jitter
 until `MAX_SEND_ATTEMPTS`, then `failed`; a non-retryable error is `failed`
 at once. Every result is stored through the message log, conditional on
-the claim still being the row's."""
+the claim still being the row's. The call's start is stored (committed)
+before it is made, so a process killed between the gateway taking a
+message and its result being stored never has it sent again."""
 
 from __future__ import annotations
 
@@ -58,7 +60,14 @@ class Delivery:
                 if until is not None:  # e.g. a retry that fell into the night
                     self.release(row, next_attempt_at=until)
                     return 0
-            if self.stop.is_set() or not self.limiter.acquire(self.stop) or self.stop.is_set():
+            # noted before the wait for a rate slot, so that nothing but the
+            # limiter stands between a grant and the call it paces
+            if self.stop.is_set():
+                self.release(row)
+                return 0
+            if not self._submit(row):
+                return 0
+            if not self.limiter.acquire(self.stop) or self.stop.is_set():
                 self.release(row)
                 return 0
             if clock.now() >= self.claims.send_by(row):  # waited too long for a rate slot (a burst)
@@ -85,6 +94,17 @@ class Delivery:
         if next_attempt_at is not None:
             values["next_attempt_at"] = next_attempt_at
         self._store(row, **values)
+
+    def _submit(self, row: ClaimedMessage) -> bool:
+        """Note, committed, that the gateway call is about to begin: a process
+        that dies from here until the result (or a release) is stored never
+        has the row sent again."""
+        with sqlite_writer(self.settings), self.factory() as session:
+            submitted = message_log.mark_submitted(session, row.id, row.claim, gateway=self.gateway.name)
+            session.commit()
+        if not submitted:
+            log.warning("lease lost before sending: not sent", extra={"message_id": row.id})
+        return submitted
 
     def _store(self, row: ClaimedMessage, **values) -> bool:
         with sqlite_writer(self.settings), self.factory() as session:

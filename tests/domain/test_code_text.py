@@ -33,8 +33,10 @@ def test_every_single_digit_error_is_rejected_without_the_database(body):
             if digit == code[i]:
                 continue
             wrong = code[:i] + digit + code[i + 1 :]
-            with pytest.raises(errors.MalformedCode):
+            with pytest.raises(errors.MalformedCode) as refused:
                 code_text.parse_code(wrong)
+            # said as a digit to check, not as the format of a code
+            assert code_text.is_mistyped(refused.value) and refused.value.key == "codes.mistyped"
 
 
 @given(bodies)
@@ -77,3 +79,16 @@ def test_the_catalogue_example_code_can_never_be_issued():
 def test_format_code_groups_four_and_four():
     assert code_text.format_code("48215933") == "4821-5933"
     assert code_text.format_code("4821 59-33") == "4821-5933"
+
+
+@given(st.text(max_size=20))
+def test_only_eight_digits_with_a_wrong_check_digit_are_mistyped(typed):
+    """Anything else refused is malformed: the reply explains the format."""
+    try:
+        code_text.parse_code(typed)
+    except errors.MalformedCode as exc:
+        digits = "".join(ch for ch in typed if ch in "0123456789")
+        if code_text.is_mistyped(exc):
+            assert len(digits) == code_text.CODE_LENGTH and exc.values["reason"] == "check_digit"
+        else:
+            assert exc.key == "codes.malformed"

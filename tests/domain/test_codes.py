@@ -15,6 +15,7 @@ from app import clock
 from app.demo import DEMO_WORKER_PHONE
 from app.domain import code_text, codes, errors
 from app.domain.errors import InvalidPhone
+from app.domain.text import strip_diacritics
 from app.models import (
     Channel,
     CodeState,
@@ -205,7 +206,7 @@ def test_a_resend_names_the_clinic_of_the_code_not_a_new_one(demo, settings, now
     again = _refer(demo, settings, clinic_id=None)
     assert again.resent and again.code.clinic_id == him_lam.id
     last = demo.exec(select(Message).where(Message.phone == CLIENT).order_by(Message.id.desc())).first()
-    assert him_lam.display_name in last.text
+    assert strip_diacritics(him_lam.display_name) in last.text  # the vi-ascii SMS is folded
 
 
 def test_new_voids_every_valid_code_of_the_pair_and_issues_one(demo, settings, now):
@@ -375,7 +376,7 @@ def test_only_the_issuing_worker_voids_and_only_an_open_code(demo, settings, now
     other = Worker(name="Other", phone="+84900000011")
     demo.add(other)
     demo.flush()
-    with pytest.raises(errors.NotIssuer):
+    with pytest.raises(errors.UnknownCode):  # another worker's code: as if it did not exist
         codes.void_code(demo, row.code, worker=other, actor="phone:+84900000011")
     voided = codes.void_code(demo, row.code, worker=demo_worker(demo), actor="x")
     assert voided.state == CodeState.voided and voided.voided_at == NOW

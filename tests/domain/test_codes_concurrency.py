@@ -129,3 +129,58 @@ def test_bookings_of_one_code_at_the_same_moment_leave_one_upcoming_appointment(
             )
         ).all()
         assert {r.appointment_id for r in pending} == {booked[0].id}
+
+
+ROUNDS = 12
+
+
+@pytest.mark.postgres_only
+def test_a_void_racing_a_booking_never_leaves_a_voided_code_booked(demo, settings, database_url):
+    clinic_id = next(c.id for c in demo.exec(select(Clinic)) if c.display_name == "Phòng khám Him Lam")
+    day = (clock.now().astimezone(settings.tz) + timedelta(days=3)).date()
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    at = datetime.combine(day, time(9, 0), tzinfo=settings.tz).astimezone(UTC)
+    rows = [issue_code(demo, settings, client=f"+8491200{i:04d}", commit=True) for i in range(ROUNDS)]
+    engine = make_engine(database_url, pool_size=2, max_overflow=0)
+    factory = session_factory(engine)
+
+    def book(code: str, start: threading.Barrier) -> None:
+        with factory() as session:
+            clinic = session.get(Clinic, clinic_id)
+            session.connection()
+            start.wait(timeout=60)
+            try:
+                appointments.book_appointment(session, settings, code, at, clinic=clinic, actor="desk")
+            except errors.CodeVoided:
+                return
+            session.commit()
+
+    def void(code: str, start: threading.Barrier) -> None:
+        with factory() as session:
+            session.connection()
+            start.wait(timeout=60)
+            codes.void_code(session, code, worker=None, actor="staff")
+            session.commit()
+
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for row in rows:
+                start = threading.Barrier(2)
+                list(pool.map(lambda f, code=row.code, start=start: f(code, start), (book, void)))
+    finally:
+        engine.dispose()
+
+    with Session(demo.get_bind()) as s:
+        ids = [r.id for r in rows]
+        assert {s.get(ReferralCode, i).state for i in ids} == {CodeState.voided}
+        booked = s.exec(
+            select(Appointment).where(
+                Appointment.code_id.in_(ids), Appointment.status == AppointmentStatus.booked
+            )
+        ).all()
+        assert booked == []
+        pending = s.exec(
+            select(Reminder).where(Reminder.code_id.in_(ids), Reminder.status == ReminderStatus.pending)
+        ).all()
+        assert pending == []

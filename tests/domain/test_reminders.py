@@ -145,7 +145,7 @@ def test_appointment_reminders_the_day_before_in_the_morning_and_hours_before(de
     assert day_before.due_at == datetime(2026, 11, 27, settings.appointment_morning_hour, tzinfo=HCM)
     assert soon.kind == ReminderKind.appointment_soon
     assert soon.due_at == starts - timedelta(hours=settings.appointment_soon_hours)
-    assert day_before.params == {"clinic": "Phong kham Him Lam", "date": "28/11/2026", "time": "14:30"}
+    assert day_before.params == {"clinic": "Phòng khám Him Lam", "date": "28/11/2026", "time": "14:30"}
     assert len(reminders.schedule_appointment_reminders(demo, settings, appt)) == 2
     assert len(demo.exec(select(Reminder)).all()) == 2
 
@@ -333,3 +333,16 @@ def test_next_for_phone_is_the_earliest_still_to_send(demo, settings, now):
     assert reminders.next_for_phone(demo, CLIENT).id == sooner.id
     reminders.cancel_reminder(demo, sooner.id, actor="a")
     assert reminders.next_for_phone(demo, CLIENT).id == later.id
+
+
+def test_a_custom_reminder_is_due_from_five_minutes_ago_to_730_days_ahead(demo, settings, now):
+    assert checkin(demo, settings, NOW - reminders.CUSTOM_PAST_GRACE).due_at == NOW - timedelta(minutes=5)
+    assert checkin(demo, settings, NOW + reminders.CUSTOM_MAX_AHEAD).status == ReminderStatus.pending
+    for due_at in (
+        NOW - timedelta(minutes=5, seconds=1),
+        NOW + timedelta(days=730, seconds=1),
+        datetime.fromisoformat("0001-01-01T00:00:00+14:00"),
+        datetime.fromisoformat("9999-12-31T23:59:59-14:00"),
+    ):
+        with pytest.raises(reminders.InvalidReminder):
+            checkin(demo, settings, due_at)

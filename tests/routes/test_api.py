@@ -45,10 +45,21 @@ ALLOWED = {
     ("GET", "/export/codes.csv"): R,
     ("GET", "/export/redemptions.csv"): ANY,
     ("GET", "/audit"): A,
+    ("GET", "/api-keys"): A,
+    ("POST", "/api-keys"): A,
+    ("POST", "/api-keys/{key_id}/revoke"): A,
+    ("POST", "/api-keys/{key_id}/rotate"): A,
 }
 
 # Values that let a permitted call get past validation (it may still 404).
-PATH_VALUES = {"service_id": "1", "clinic_id": "1", "worker_id": "1", "reminder_id": "1", "code": "0000-0000"}
+PATH_VALUES = {
+    "service_id": "1",
+    "clinic_id": "1",
+    "worker_id": "1",
+    "reminder_id": "1",
+    "code": "0000-0000",
+    "key_id": "999999",
+}
 QUERY = {("GET", "/indicators"): {"from": "2026-01-01", "to": "2026-01-31"}}
 
 

@@ -170,3 +170,58 @@ def test_client_phones_are_masked_for_viewers(client, keys):
     code = issue_by_api(client, keys, client_phone=CLIENT)["code"]
     assert client.get(f"{API}/codes/{code}", headers=keys.admin).json()["client_phone"] == CLIENT
     assert client.get(f"{API}/codes/{code}", headers=keys.viewer).json()["client_phone"] == "+8491****678"
+
+
+# ---------------------------------------------------------------- guessing through the API
+
+
+def _clinic_key(session, clinic_id: int, name: str) -> dict:
+    from app.domain.apikeys import create_api_key
+    from tests.factories import bearer
+
+    _, plain = create_api_key(session, role="clinic", name=name, clinic_id=clinic_id)
+    session.commit()
+    return bearer(plain)
+
+
+def test_a_clinic_key_sees_where_a_code_was_redeemed_only_at_its_own_clinic(client, keys, session):
+    code = issue_by_api(client, keys, worker_id=demo_worker(session).id)["code"]
+    assert client.post(f"{API}/codes/{code}/redeem", headers=keys.clinic).status_code == 200
+    own = client.get(f"{API}/codes/{code}", headers=keys.clinic).json()
+    assert own["redeemed_clinic_id"] == keys.clinic_id and own["redeemed_at"]
+    other = client.get(
+        f"{API}/codes/{code}", headers=_clinic_key(session, keys.other_clinic_id, "other desk")
+    )
+    assert other.status_code == 200
+    shown = other.json()
+    assert shown["state"] == "redeemed"
+    assert shown["redeemed_clinic_id"] is None and shown["redeemed_at"] is None
+    session.expire_all()
+    looked = session.exec(select(AuditLog).where(AuditLog.action == "code.attempt")).all()
+    assert {(a.actor, a.detail["outcome"]) for a in looked} == {
+        ("key:test clinic", "looked_up"),
+        ("key:other desk", "looked_up"),
+    }
+
+
+@pytest.mark.parametrize("action", ["show", "redeem"])
+def test_a_key_guessing_codes_is_stopped_at_the_limit_and_audited(client, keys, session, action):
+    from tests.factories import unknown_code
+
+    code = issue_by_api(client, keys, worker_id=demo_worker(session).id)["code"]
+
+    def attempt(typed: str):
+        if action == "show":
+            return client.get(f"{API}/codes/{typed}", headers=keys.clinic)
+        return client.post(f"{API}/codes/{typed}/redeem", headers=keys.clinic)
+
+    for _ in range(10):
+        assert attempt(unknown_code()).status_code == 404
+    throttled = attempt(code)  # over the limit, even a real code is not looked up
+    assert throttled.status_code == 429 and "wrong codes" in throttled.json()["detail"]
+    session.expire_all()
+    assert len(session.exec(select(Redemption)).all()) == 0
+    outcomes = [
+        a.detail["outcome"] for a in session.exec(select(AuditLog).where(AuditLog.actor == "key:test clinic"))
+    ]
+    assert outcomes.count("unknown") == 10 and "throttled" in outcomes

@@ -57,9 +57,9 @@ def fixture(demo, frozen_clock):
     services = {s.code: s for s in session.exec(select(Service))}
     clinics = {c.display_name: c for c in session.exec(select(Clinic))}
     clinic = {
-        "A": clinics["Phong kham Him Lam"],
-        "B": clinics["Phong kham Muong Thanh"],
-        "C": clinics["Phong kham Dong Da"],
+        "A": clinics["Phòng khám Him Lam"],
+        "B": clinics["Phòng khám Mường Thanh"],
+        "C": clinics["Phòng khám Đống Đa"],
     }
     workers = {
         "W1": Worker(name="Worker one", phone="+84912000001", district="Dien Bien Phu"),

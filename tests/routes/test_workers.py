@@ -52,3 +52,59 @@ def test_paging_reports_the_total_and_slices(client, keys):
     assert first["total"] == rest["total"] == 8
     assert len(first["items"]) == 3 and len(rest["items"]) == 5
     assert {w["id"] for w in first["items"]}.isdisjoint({w["id"] for w in rest["items"]})
+
+
+# ---------------------------------------------------------------- one phone, one role
+
+
+def test_a_worker_is_not_created_on_a_clinic_staff_phone(client, keys, session):
+    r = client.post(f"{API}/workers", json={"name": "Desk", "phone": "0900 000 002"}, headers=keys.admin)
+    assert r.status_code == 409, r.text
+    assert "+84900000002" in r.json()["detail"] and "staff" in r.json()["detail"]
+    session.expire_all()
+    assert resolve_caller(session, "+84900000002", "en").role is Role.clinic
+
+
+def test_a_worker_cannot_move_to_a_clinic_staff_phone(client, keys, session):
+    worker = session.exec(select(Worker)).first()
+    r = client.patch(f"{API}/workers/{worker.id}", json={"phone": "+84900000002"}, headers=keys.admin)
+    assert r.status_code == 409, r.text
+    session.expire_all()
+    assert session.get(Worker, worker.id).phone == "+84900000001"
+
+
+def test_a_worker_is_not_reactivated_once_the_phone_is_a_clinic_s(client, keys, session):
+    worker = session.exec(select(Worker)).first()
+    assert (
+        client.patch(f"{API}/workers/{worker.id}", json={"active": False}, headers=keys.admin).status_code
+        == 200
+    )
+    r = client.patch(
+        f"{API}/clinics/{keys.other_clinic_id}",
+        json={"add_staff": [{"phone": worker.phone}]},
+        headers=keys.admin,
+    )
+    assert r.status_code == 200, r.text
+    r = client.patch(f"{API}/workers/{worker.id}", json={"active": True}, headers=keys.admin)
+    assert r.status_code == 409 and worker.phone in r.json()["detail"]
+    session.expire_all()
+    assert resolve_caller(session, worker.phone, "en").role is Role.clinic
+    # once the phone leaves the clinic's staff, the worker comes back
+    r = client.patch(
+        f"{API}/clinics/{keys.other_clinic_id}", json={"remove_staff": [worker.phone]}, headers=keys.admin
+    )
+    assert r.json()["staff_removed"] == [worker.phone]
+    assert (
+        client.patch(f"{API}/workers/{worker.id}", json={"active": True}, headers=keys.admin).status_code
+        == 200
+    )
+    session.expire_all()
+    assert resolve_caller(session, worker.phone, "en").role is Role.worker
+
+
+def test_an_inactive_worker_may_not_take_another_worker_s_phone_either(client, keys, session):
+    r = client.post(f"{API}/workers", json={"name": "B", "phone": "+84912000222"}, headers=keys.admin)
+    other = r.json()
+    client.patch(f"{API}/workers/{other['id']}", json={"active": False}, headers=keys.admin)
+    r = client.patch(f"{API}/workers/{other['id']}", json={"phone": "+84900000001"}, headers=keys.admin)
+    assert r.status_code == 409, r.text

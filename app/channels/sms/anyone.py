@@ -127,12 +127,13 @@ def _reply_status(ctx: SmsContext, row) -> None:
     service = clinics.service_by_id(ctx.session, row.service_id)
     where = clinics.active_clinic(ctx.session, row.clinic_id)
     until = code_text.local_valid_until(row, ctx.settings.tz).strftime(DATE_FORMAT)
-    values = dict(code=code_text.format_code(row.code), until=until, service=service.display_name)
+    label = clinics.service_label(service, ctx.language)
+    values = dict(code=code_text.format_code(row.code), until=until, service=label)
     if where is not None:
         ctx.reply(
             "codes.status_valid_clinic",
             clinic=where.display_name,
-            address=where.address,
+            address=clinics.full_address(where),
             hours=where.hours,
             **values,
         )
@@ -143,7 +144,8 @@ def _reply_status(ctx: SmsContext, row) -> None:
 def unknown(ctx: SmsContext) -> None:
     """A message without a keyword: thanks get no answer (it would cost an
     SMS and say nothing); a question about a clinic, the code or a greeting
-    gets the answer it asks for; anything else the short help."""
+    gets the answer it asks for; a message that only names a place
+    (`MuongThanh`, `Dong Da`) the clinics there; anything else the short help."""
     text = ctx.args
     if intents.only_thanks(text):
         return
@@ -155,6 +157,8 @@ def unknown(ctx: SmsContext) -> None:
             ctx.reply("sms.my_code_none")
     elif meant == "greeting":
         ctx.reply_help()
+    elif named := clinics.clinics_named(ctx.session, text):
+        ctx.reply_text(clinic_pages(named, ctx.language)[0])
     else:
         ctx.reply("sms.unknown")
 

@@ -15,7 +15,7 @@ def appt(ctx: SmsContext) -> None:
         ctx.reply(
             "sms.appt_next",
             clinic=clinic.display_name if clinic else "",
-            address=clinic.address if clinic else "",
+            address=clinics.full_address(clinic) if clinic else "",
             date=at.strftime(DATE_FORMAT),
             time=at.strftime("%H:%M"),
         )

@@ -7,8 +7,7 @@ import re
 
 from app import clock
 from app.channels.sms.context import DATE_FORMAT, Handler, SmsContext
-from app.domain import appointments, clinics, code_text, codes, guesses, people
-from app.domain.errors import MalformedCode, UnknownCode
+from app.domain import appointments, clinics, code_text, codes, people
 from app.models import Channel, Clinic
 
 _CODE_PART = re.compile(r"^[\d.\-]+$")
@@ -38,10 +37,7 @@ def red(ctx: SmsContext) -> None:
     if not ctx.args.strip():
         ctx.reply("codes.red_usage")
         return
-    # a desk is never silenced: a valid code always goes through (the client
-    # is at the counter); over the wrong-code limit, each wrong one is
-    # answered with the limit's notice instead of what was wrong
-    try:
+    with ctx.counting_wrong_codes():
         redemption = codes.redeem_code(
             ctx.session,
             ctx.settings,
@@ -50,9 +46,6 @@ def red(ctx: SmsContext) -> None:
             channel=Channel.sms,
             actor=ctx.actor,
         )
-    except (MalformedCode, UnknownCode):
-        guesses.check_wrong_code_throttle(ctx.session, ctx.settings, ctx.caller.phone)
-        raise
     row = codes.code_by_id(ctx.session, redemption.code_id)
     service = clinics.service_by_id(ctx.session, row.service_id)
     ctx.reply("codes.redeemed", code=code_text.format_code(row.code), service=service.code)
@@ -63,16 +56,16 @@ def appt(ctx: SmsContext) -> None:
     if not typed_code or not when_text:
         ctx.reply("codes.appt_usage")
         return
-    code = code_text.parse_code(typed_code)
     starts_at = appointments.parse_appointment_datetime(when_text, ctx.settings, clock.now())
-    appointment = appointments.book_appointment(
-        ctx.session, ctx.settings, code, starts_at, clinic=_staff_clinic(ctx), actor=ctx.actor
-    )
+    with ctx.counting_wrong_codes():
+        appointment = appointments.book_appointment(
+            ctx.session, ctx.settings, typed_code, starts_at, clinic=_staff_clinic(ctx), actor=ctx.actor
+        )
     local = appointment.starts_at.astimezone(ctx.settings.tz)
     opted_out = people.is_opted_out(ctx.session, appointment.client_phone)
     ctx.reply(
         "codes.booked_no_sms" if opted_out else "codes.booked",
-        code=code_text.format_code(code),
+        code=code_text.format_code(codes.code_by_id(ctx.session, appointment.code_id).code),
         date=local.strftime(DATE_FORMAT),
         time=local.strftime("%H:%M"),
     )

@@ -9,7 +9,8 @@ key and keeps what the domain wrote (e.g. the audit of a wrong code)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlmodel import Session
@@ -18,7 +19,7 @@ from app import clock
 from app.channels.keywords import KeywordMatch
 from app.config import Settings
 from app.domain import audit, guesses, message_log
-from app.domain.errors import DomainError, Throttled
+from app.domain.errors import DomainError, MalformedCode, Throttled, UnknownCode
 from app.domain.message_log import QueuedMessage
 from app.domain.people import Caller
 from app.domain.phones import mask_phone
@@ -114,6 +115,19 @@ class SmsContext:
                 self.reply(exc.key)
             return True
         return False
+
+    @contextmanager
+    def counting_wrong_codes(self) -> Iterator[None]:
+        """Around a staff keyword that looks a code up (RED, APPT, VOID):
+        the domain audits each wrong code; over the wrong-code limit a wrong
+        code is answered with the limit's notice (Throttled) instead of what
+        was wrong. A valid code always goes through: the client is at the
+        counter, and staff are never silenced."""
+        try:
+            yield
+        except (MalformedCode, UnknownCode):
+            guesses.check_wrong_code_throttle(self.session, self.settings, self.caller.phone)
+            raise
 
     def reply_error(self, exc: DomainError) -> QueuedMessage:
         try:

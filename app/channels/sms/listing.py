@@ -1,11 +1,15 @@
-"""The CLINIC listing as SMS: clinics cut into replies of at most two
-segments, every page but the last ending with the MORE hint."""
+"""The CLINIC listing as SMS: clinics in the domain's listing order (by
+province, then district), each with its address ending in district and
+province, cut into replies of at most two segments, every page but the
+last ending with the MORE hint."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from app.domain.text import fold
+from app.domain.clinics import full_address
+from app.domain.message_log import ASCII_LANGUAGES
+from app.domain.text import strip_diacritics
 from app.messages import count_segments, render
 from app.models import Clinic
 
@@ -30,27 +34,26 @@ def _shorten(entry: str, frame: Callable[[str], str]) -> str:
     return entry[:lo].rstrip() + ".."
 
 
-def _address_with_district(clinic: Clinic) -> str:
-    """The address, then the district unless the address already names it
-    (`108 Ton Duc Thang, Dong Da`, not `..., Dong Da, Dong Da`)."""
-    if not clinic.district or fold(clinic.district) in fold(clinic.address or ""):
-        return clinic.address
-    return f"{clinic.address}, {clinic.district}"
-
-
 def clinic_pages(found: list[Clinic], language: str) -> list[str]:
     """The listing of `found` as replies. Deterministic, so page N can be
-    recomputed at any time (MORE does)."""
-    header = render("sms.clinic_header", language)
-    footer = render("sms.clinic_more", language)
+    recomputed at any time (MORE does). In a language sent without
+    diacritics, pages are cut as sent (a name typed with them stays GSM-7)."""
+
+    def as_sent(text: str) -> str:
+        return strip_diacritics(text) if language in ASCII_LANGUAGES else text
+
+    header = as_sent(render("sms.clinic_header", language))
+    footer = as_sent(render("sms.clinic_more", language))
     entries = [
-        render(
-            "sms.clinic_entry",
-            language,
-            n=i + 1,
-            name=c.display_name,
-            address=_address_with_district(c),
-            hours=c.hours,
+        as_sent(
+            render(
+                "sms.clinic_entry",
+                language,
+                n=i + 1,
+                name=c.display_name,
+                address=full_address(c),
+                hours=c.hours,
+            )
         )
         for i, c in enumerate(found)
     ]

@@ -129,8 +129,9 @@ def _route(ctx: SmsContext) -> None:
         return
     fn = handler_for(keyword, ctx.caller.role)
     former = ctx.caller.former
-    if fn is None and former is not None and keyword in HANDLERS[former]:
-        # a deactivated worker or desk using its keywords: say why nothing happens
+    if former is not None and keyword in HANDLERS[former] and (fn is None or ctx.args.strip()):
+        # a deactivated worker or desk using its keywords (`HEN <code> <date>`,
+        # not a client's bare `HEN`): say why nothing happens
         ctx.reply(INACTIVE_KEYS[former])
         return
     if fn is None:

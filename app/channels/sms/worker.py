@@ -117,7 +117,8 @@ def void(ctx: SmsContext) -> None:
     if not ctx.args.strip():
         ctx.reply("codes.void_usage")
         return
-    row = codes.void_code(ctx.session, ctx.args, worker=ctx.caller.worker, actor=ctx.actor)
+    with ctx.counting_wrong_codes():
+        row = codes.void_code(ctx.session, ctx.args, worker=ctx.caller.worker, actor=ctx.actor)
     ctx.reply("codes.voided_done", code=code_text.format_code(row.code))
 
 

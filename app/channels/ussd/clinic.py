@@ -1,5 +1,13 @@
-"""USSD screens of clinic desks: confirm (redeem) a code, book an
-appointment (code -> date -> time -> confirm)."""
+"""USSD screens of clinic desks: confirm (redeem) a code (code -> the
+code's service and client -> confirm), book an appointment (code -> date ->
+time -> confirm).
+
+A code that cannot be redeemed or booked is answered at the code, before
+anything is asked. A desk is never silenced: a valid code always goes
+through; every wrong code typed ends the attempt, is audited and counts
+toward the wrong-code limit, and over the limit each wrong code gets the
+limit's notice (as `RED` by SMS). A typed answer that is not a code at all
+(wrong length or check digit) is asked again: it tries nothing."""
 
 from __future__ import annotations
 
@@ -19,11 +27,13 @@ from app.channels.ussd.screens import (
     Push,
     Reask,
     go,
+    service_label,
     typed_code,
 )
-from app.domain import appointments, audit, clinics, code_text, codes, errors, people
-from app.domain.errors import DomainError
-from app.models import Channel, Clinic
+from app.domain import appointments, audit, clinics, code_text, codes, errors, guesses, people
+from app.domain.errors import DomainError, MalformedCode, UnknownCode
+from app.domain.phones import mask_phone
+from app.models import Channel, Clinic, CodeState, ReferralCode
 
 _DDMM = re.compile(r"^(\d{2})(\d{2})(\d{4})?$")
 _HHMM = re.compile(r"^(\d{1,2})(\d{2})?$")
@@ -42,22 +52,56 @@ class ClinicMain(Menu):
 
 
 def _staff_clinic(ctx: Ctx) -> Clinic:
-    return clinics.clinic_for_staff(ctx.session, ctx.caller.staff)
+    return ctx.cached("clinic", lambda: clinics.clinic_for_staff(ctx.session, ctx.caller.staff))
 
 
-def redeem_text(ctx: Ctx, code: str) -> str:
+def _actor(ctx: Ctx) -> str:
+    return audit.phone_actor(ctx.caller.phone)
+
+
+def refuse_code(ctx: Ctx, action: str, exc: DomainError, code: str, row: ReferralCode | None = None) -> str:
+    """End an attempt with a code that cannot be used here: the attempt is
+    audited (`action`, its outcome); a wrong code counts toward the
+    wrong-code limit and, over it, is answered with the limit's notice."""
     clinic = _staff_clinic(ctx)
-    redemption = codes.redeem_code(
-        ctx.session,
-        ctx.settings,
-        code,
-        clinic=clinic,
-        channel=Channel.ussd,
-        actor=audit.phone_actor(ctx.caller.phone),
+    guesses.audit_attempt(
+        ctx.session, _actor(ctx), action, exc, code, row, clinic_id=clinic.id, channel=str(Channel.ussd)
     )
-    row = codes.code_by_id(ctx.session, redemption.code_id)
-    service = clinics.service_by_id(ctx.session, row.service_id)
-    return ctx.t("ussd.redeemed", code=code_text.format_code(row.code), service=service.display_name)
+    if isinstance(exc, (MalformedCode, UnknownCode)):
+        guesses.check_wrong_code_throttle(ctx.session, ctx.settings, ctx.caller.phone)
+    raise exc
+
+
+def redeemable_code(ctx: Ctx, code: str) -> ReferralCode:
+    """The code's row when the desk's clinic may redeem it now (the checks
+    of `codes.redeem_code`, in its order); reads only. Raises MalformedCode,
+    UnknownCode, ClinicInactive, AlreadyRedeemed, CodeVoided, CodeExpired,
+    NotOffered."""
+    row = codes.get_code(ctx.session, code)
+    clinic = _staff_clinic(ctx)
+    now = clock.now()
+    if not clinic.active:
+        raise errors.ClinicInactive("this clinic is not active", clinic=clinic.display_name)
+    if code_text.effective_state(row, now) != CodeState.issued:
+        raise code_text.state_error(row, now)
+    if not clinics.offers(ctx.session, clinic.id, row.service_id):
+        raise errors.NotOffered(
+            "clinic does not offer this service",
+            clinic=clinic.display_name,
+            service=clinics.service_by_id(ctx.session, row.service_id).code,
+            code=code_text.format_code(row.code),
+        )
+    return row
+
+
+def code_row(ctx: Ctx, code: str, exc: DomainError | None = None) -> ReferralCode | None:
+    """The row of `code`, None when there is none (or `exc` says so)."""
+    if isinstance(exc, (MalformedCode, UnknownCode)):
+        return None
+    try:
+        return codes.get_code(ctx.session, code)
+    except DomainError:
+        return None
 
 
 class RedeemCode(Prompt):
@@ -65,7 +109,51 @@ class RedeemCode(Prompt):
 
     def answer(self, ctx, frame, answer):
         code = typed_code(answer)
-        return Act(lambda: redeem_text(ctx, code)) if code else Reask("ussd.bad_code")
+        if code is None:
+            return Reask("ussd.bad_code")
+        if ctx.final:  # reads only: say now, not after the confirmation, why it cannot be redeemed
+            try:
+                redeemable_code(ctx, code)
+            except DomainError as exc:
+                row = code_row(ctx, code, exc)
+                return Act(functools.partial(refuse_code, ctx, "code.redeem", exc, code, row))
+        return Push(Frame("redeem_confirm", (code,)))
+
+
+class RedeemConfirm(Confirm):
+    def question(self, ctx, frame):
+        (code,) = frame.args
+        row = code_row(ctx, code)
+        if row is None:
+            return ctx.t("ussd.confirm_redeem_code", code=code_text.format_code(code))
+        values = {
+            "code": code_text.format_code(row.code),
+            "service": service_label(ctx, clinics.service_by_id(ctx.session, row.service_id)),
+        }
+        if row.client_phone:
+            return ctx.t("ussd.confirm_redeem_to", phone=mask_phone(row.client_phone), **values)
+        return ctx.t("ussd.confirm_redeem", **values)
+
+    def act(self, ctx, frame):
+        return redeem_text(ctx, frame.args[0])
+
+
+def redeem_text(ctx: Ctx, code: str) -> str:
+    try:
+        redemption = codes.redeem_code(
+            ctx.session,
+            ctx.settings,
+            code,
+            clinic=_staff_clinic(ctx),
+            channel=Channel.ussd,
+            actor=_actor(ctx),
+        )
+    except (MalformedCode, UnknownCode):  # audited by the redemption; counted as by SMS
+        guesses.check_wrong_code_throttle(ctx.session, ctx.settings, ctx.caller.phone)
+        raise
+    row = codes.code_by_id(ctx.session, redemption.code_id)
+    service = clinics.service_by_id(ctx.session, row.service_id)
+    return ctx.t("ussd.redeemed", code=code_text.format_code(row.code), service=service_label(ctx, service))
 
 
 class BookCode(Prompt):
@@ -75,17 +163,13 @@ class BookCode(Prompt):
         code = typed_code(answer)
         if code is None:
             return Reask("ussd.bad_code")
-        try:  # reads only: say now, not after date and time, why this code cannot be booked
-            appointments.bookable_code(ctx.session, code, clinic=_staff_clinic(ctx))
-        except errors.UnknownCode:
-            return Reask("ussd.bad_code")
-        except DomainError as exc:  # voided, expired, not offered here, no client phone: the END says which
-            return Act(functools.partial(_refuse, exc))
+        if ctx.final:  # reads only: say now, not after date and time, why this code cannot be booked
+            try:
+                appointments.bookable_code(ctx.session, code, clinic=_staff_clinic(ctx))
+            except DomainError as exc:  # unknown, voided, expired, not offered here, no client phone
+                row = code_row(ctx, code, exc)
+                return Act(functools.partial(refuse_code, ctx, "code.attempt", exc, code, row))
         return Push(Frame("book_date", (code,)))
-
-
-def _refuse(exc: DomainError) -> str:
-    raise exc
 
 
 def keypad_datetime(day: str, hour: str) -> str | None:
@@ -164,7 +248,7 @@ class BookConfirm(Confirm):
         return ctx.t(
             "ussd.confirm_book",
             code=code_text.format_code(code),
-            when=ctx.local(when, "%d/%m/%Y %H:%M") if when else "",
+            when=ctx.moment(when) if when else "",
         )
 
     def act(self, ctx, frame):
@@ -182,12 +266,13 @@ class BookConfirm(Confirm):
         )
         opted_out = people.is_opted_out(ctx.session, appt.client_phone)
         key = "ussd.booked_no_sms" if opted_out else "ussd.booked"
-        return ctx.t(key, when=ctx.local(appt.starts_at, "%d/%m/%Y %H:%M"))
+        return ctx.t(key, when=ctx.moment(appt.starts_at))
 
 
 SCREENS: dict[str, Node] = {
     "clinic_main": ClinicMain(),
     "redeem_code": RedeemCode(),
+    "redeem_confirm": RedeemConfirm(),
     "book_code": BookCode(),
     "book_date": BookDate(),
     "book_time": BookTime(),

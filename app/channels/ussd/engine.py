@@ -7,6 +7,9 @@ action (issue, redeem, book, opt-out, SMS, language) is an `Act` that runs
 only when it is reached by the LAST answer; reached earlier in a replay, the
 session had already ended there and nothing runs again.
 
+A desk of a deactivated clinic gets no menu: one END saying its phone is
+not active and to contact the program.
+
 Navigation: a wrong choice re-asks the same screen with a short notice; `0`
 goes back one screen, `00` to the main menu; lists page with `9`. Every
 reply starts with `CON ` or `END `. The screens are registered here, in
@@ -125,6 +128,9 @@ def handle_ussd(
     reads, whichever way it is answered)."""
     caller = people.resolve_caller(session, phone, settings.default_language)
     ctx = Ctx(session, settings, caller, ussd_language(caller.language))
+    if caller.former is Role.clinic:
+        # a deactivated desk phone, or the desk of a deactivated clinic: why nothing happens
+        return UssdReply(_end(ctx.t("codes.staff_inactive")), "staff_inactive")
     if len(text) > MAX_TEXT or text.count("*") >= MAX_ANSWERS:
         return UssdReply(_end(ctx.t("ussd.too_long")), "too_long")
     answers = [a.strip() for a in text.split("*")] if text != "" else []
@@ -143,6 +149,7 @@ def handle_ussd(
             else:
                 notice = "ussd.invalid_choice"
             continue
+        ctx.final = final
         outcome = current.answer(ctx, stack[-1], answer)
         if isinstance(outcome, Push):
             stack.append(outcome.frame)

@@ -24,7 +24,8 @@ from app.config import Settings
 from app.domain import code_text, people
 from app.domain.errors import MalformedCode
 from app.domain.text import strip_diacritics
-from app.messages import languages, render
+from app.messages import datetime_text, languages, render
+from app.models import Role, Service
 
 MAX_REPLY = 182  # characters, prefix included
 MAX_TEXT = 200  # a real session never types this much; longer is refused
@@ -122,6 +123,10 @@ class Ctx:
         return self.cache[name]
 
     notice: str | None = None  # the notice shown above this screen, if any
+    # whether the answer being read is the one just typed (the session's
+    # last); an earlier answer, replayed, was checked when it was typed, so
+    # a screen checks the database only for the answer given now
+    final: bool = False
 
     @property
     def budget(self) -> int:
@@ -137,6 +142,10 @@ class Ctx:
 
     def local(self, at: datetime, fmt: str = "%d/%m/%Y") -> str:
         return at.astimezone(self.settings.tz).strftime(fmt)
+
+    def moment(self, at: datetime) -> str:
+        """A local date and time in this language's order (`09:30 ngay 25/12/2026`)."""
+        return datetime_text(self.local(at), self.local(at, "%H:%M"), self.lang)
 
 
 class Node:
@@ -257,6 +266,15 @@ def go(name: str, *args: Any) -> Callable[[Ctx], Outcome]:
 def act(fn: Callable[[Ctx], str]) -> Callable[[Ctx], Outcome]:
     """A menu option that ends the session with `fn(ctx)`."""
     return lambda ctx: Act(lambda: fn(ctx))
+
+
+def service_label(ctx: Ctx, service: Service) -> str:
+    """A service as this caller reads it: its code beside the neutral name
+    for workers and clinic staff (`VCT Tu van suc khoe`, what they type by
+    SMS), the neutral name alone for a client (discretion)."""
+    if ctx.caller.role is Role.client:
+        return service.display_name
+    return ctx.t("ussd.service_label", code=service.code, name=service.display_name)
 
 
 def typed_code(answer: str) -> str | None:

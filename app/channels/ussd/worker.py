@@ -1,15 +1,32 @@
 """USSD screens of outreach workers: issue a code (service -> client
 phone or 0 -> confirm; a client's valid code for the service is resent
-instead, see `app.domain.issuing`), my stats."""
+instead, see `app.domain.issuing`), my stats. Services show their code
+beside the neutral name (`VCT Tu van suc khoe`), as workers type them by
+SMS. The code issued is also sent to the worker by SMS, in the words of the
+SMS `REF` reply: a USSD screen vanishes."""
 
 from __future__ import annotations
 
 from app import clock
-from app.channels.ussd.screens import Confirm, Ctx, Frame, Menu, Node, Paged, Prompt, Push, Reask, act, go
-from app.domain import audit, clinics, code_text, codes, outreach, people
+from app.channels.ussd.screens import (
+    Confirm,
+    Ctx,
+    Frame,
+    Menu,
+    Node,
+    Paged,
+    Prompt,
+    Push,
+    Reask,
+    act,
+    go,
+    service_label,
+)
+from app.domain import audit, clinics, code_text, codes, message_log, outreach, people
 from app.domain.errors import InvalidPhone
-from app.domain.phones import is_mobile, normalize_phone
-from app.models import Channel
+from app.domain.phones import is_mobile, mask_phone, normalize_phone
+from app.messages import render
+from app.models import Channel, MessageKind
 
 
 class WorkerMain(Menu):
@@ -30,7 +47,8 @@ class IssueService(Paged):
 
     def items(self, ctx, frame):
         return ctx.cached(
-            "services", lambda: [(s.display_name, s.code) for s in clinics.active_services(ctx.session)]
+            "services",
+            lambda: [(service_label(ctx, s), s.code) for s in clinics.active_services(ctx.session)],
         )
 
     def pick(self, ctx, frame, value):
@@ -60,7 +78,7 @@ class IssueConfirm(Confirm):
     def question(self, ctx, frame):
         service_code, phone = frame.args
         service = clinics.service_by_code(ctx.session, service_code)
-        name = service.display_name if service else service_code
+        name = service_label(ctx, service) if service else service_code
         if phone:
             return ctx.t("ussd.confirm_issue_to", service=name, phone=phone)
         return ctx.t("ussd.confirm_issue", service=name)
@@ -81,16 +99,47 @@ class IssueConfirm(Confirm):
         service = clinics.service_by_id(ctx.session, row.service_id)
         values = {
             "code": code_text.format_code(row.code),
-            "service": service.display_name,
+            "service": service_label(ctx, service),
             "until": ctx.local(row.expires_at),
         }
+        # as SMS: the worker must know when the client will not get the code
+        opted_out = bool(phone) and people.is_opted_out(ctx.session, phone)
+        sms_copy_to_worker(ctx, issued, service.code, phone, opted_out)
         if not phone:
             return ctx.t("ussd.issued", **values)
-        # as SMS: the worker must know when the client will not get the code
-        opted_out = people.is_opted_out(ctx.session, phone)
         if issued.resent:
             return ctx.t("ussd.resent_not_sent" if opted_out else "ussd.resent_to", **values)
         return ctx.t("ussd.issued_not_sent" if opted_out else "ussd.issued_to", **values)
+
+
+def sms_copy_to_worker(
+    ctx: Ctx, issued: codes.Issued, service_code: str, phone: str, opted_out: bool
+) -> None:
+    """The code just issued (or resent) by SMS to the worker, in the words
+    of the SMS `REF` reply. Sent even after the worker's STOP, which stops
+    only what we send unasked, and outside the auto-reply cap (a
+    notification: the cap is for clients)."""
+    row = issued.code
+    values = {
+        "code": code_text.format_code(row.code),
+        "service": service_code,
+        "until": code_text.valid_until_text(row, ctx.settings.tz),
+    }
+    prefix = "codes.resent" if issued.resent else "codes.issued"
+    if not phone:
+        key = "codes.issued"
+    else:
+        key = f"{prefix}_not_sent" if opted_out else f"{prefix}_sent"
+        values["phone"] = mask_phone(phone)
+    language = ctx.caller.language  # the SMS in the worker's own language, not the screen's
+    message_log.queue(
+        ctx.session,
+        phone=ctx.caller.phone,
+        text=render(key, language, **values),
+        kind=MessageKind.notification,
+        language=language,
+        force=True,
+    )
 
 
 def worker_stats_text(ctx: Ctx) -> str:

@@ -9,10 +9,12 @@
   the outbound message by its gateway id.
 - `POST /webhooks/africastalking/ussd`: one USSD step, answered `CON ...` /
   `END ...` in `text/plain`; never a 500 (the handset shows what we answer).
+  Its database work runs in a worker thread, off the event loop.
 
-Bad input (a body over 64 KB, not UTF-8 form data, a missing field, a phone
-that is not one, an unknown shortcode) is a 4xx JSON answer, logged, with
-nothing stored."""
+Bad input (a body over 64 KB, or over 16 KB for a USSD step, not UTF-8 form
+data, a missing field, a phone that is not one, an unknown shortcode) is a
+4xx JSON answer, logged, with nothing stored (a USSD step with a field
+missing is answered `END` with the bad-request screen)."""
 
 from __future__ import annotations
 
@@ -28,7 +30,14 @@ from app.channels.ussd import engine as ussd
 from app.db import sqlite_writer
 from app.domain.phones import mask_phone
 from app.routes.deps import require_webhook_token
-from app.routes.webhooks.forms import read_form, refuse
+from app.routes.webhooks.forms import (
+    declared_too_big,
+    parse_form,
+    read_capped_body,
+    read_form,
+    refuse,
+    too_big,
+)
 from app.routes.webhooks.inbound import receive_sms, record_report, sender_phone
 from app.sending.gateways.africastalking import DELIVERY_FIELDS, DELIVERY_STATUS, SMS_FIELDS, USSD_FIELDS
 
@@ -89,7 +98,11 @@ async def delivery_report(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ignored"})
 
     return await record_report(
-        request, gateway_id=form["id"], status=new_status, failure_reason=form.get("failureReason")
+        request,
+        gateway_id=form["id"],
+        status=new_status,
+        failure_reason=form.get("failureReason"),
+        phone=form.get("phoneNumber"),
     )
 
 
@@ -97,16 +110,24 @@ async def delivery_report(request: Request) -> JSONResponse:
 
 
 async def _ussd_fields(request: Request) -> dict[str, str | None]:
-    """The callback's fields; a field missing, not text, or a body too big
-    or unreadable counts as missing."""
+    """The callback's fields; a field missing, or a body that is not UTF-8
+    form data, counts as missing. A body over MAX_USSD_BODY (declared, or
+    as it arrives, chunked or not) is a 413, the rest of it left unread."""
+    path = request.url.path
+    if declared_too_big(request, MAX_USSD_BODY):
+        raise too_big(MAX_USSD_BODY, path)
+    body = await read_capped_body(request, MAX_USSD_BODY)
+    if body is None:
+        raise too_big(MAX_USSD_BODY, path)
     empty: dict[str, str | None] = dict.fromkeys(USSD_FIELDS)
-    try:
-        if int(request.headers.get("content-length") or 0) > MAX_USSD_BODY:
-            return empty
-        form = await request.form()
-    except Exception:  # malformed body or encoding: answered as a bad request
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ("", "application/x-www-form-urlencoded"):
         return empty
-    return {name: value if isinstance(value := form.get(name), str) else None for name in USSD_FIELDS}
+    try:
+        form = dict(parse_form(body))
+    except ValueError:  # malformed body or encoding: answered as a bad request
+        return empty
+    return {name: form.get(name) for name in USSD_FIELDS}
 
 
 def _answer(
@@ -138,18 +159,23 @@ def _answer(
             return ussd.UssdReply(ussd.refusal(settings, "ussd.error"), "error"), None
 
 
+def _step(request: Request, fields: dict[str, str | None]) -> tuple[ussd.UssdReply, str | None]:
+    """Nearly every step only reads (a menu, a list, a wrong choice): two or
+    three short indexed reads in a read session, nothing to commit. The step
+    that confirms an action is answered again, in a committed transaction."""
+    reply, phone = _answer(request, fields, False)
+    if reply is None:
+        reply, phone = _answer(request, fields, True)
+    return reply, phone
+
+
 @router.post("/ussd", summary="Africa's Talking USSD session step", response_class=PlainTextResponse)
 async def ussd_step(request: Request) -> PlainTextResponse:
     started = time.perf_counter()
     fields = await _ussd_fields(request)
-    # Nearly every step only reads (a menu, a list, a wrong choice): two or
-    # three short indexed reads and nothing to commit, answered here on the
-    # event loop, where a hop to a worker thread would cost more CPU than
-    # the step itself. The step that confirms an action writes (and may
-    # wait for SQLite's writer lock): a worker thread, as before.
-    reply, phone = _answer(request, fields, False)
-    if reply is None:
-        reply, phone = await run_in_threadpool(_answer, request, fields, True)
+    # every database call of the step runs in a worker thread: a slow or
+    # unreachable database holds that thread, never the event loop
+    reply, phone = await run_in_threadpool(_step, request, fields)
     if ussd_log.isEnabledFor(logging.INFO):
         ussd_log.info(
             "ussd step",

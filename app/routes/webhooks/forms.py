@@ -25,26 +25,49 @@ async def read_form(request: Request, spec: dict[str, tuple[bool, int]]) -> dict
     over MAX_BODY_BYTES (before parsing it), 415 for another content type,
     400 for a body that is not UTF-8 form data or lacks a required field."""
     path = request.url.path
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-        raise refuse(status.HTTP_413_CONTENT_TOO_LARGE, f"body larger than {MAX_BODY_BYTES} bytes", path)
+    if declared_too_big(request, MAX_BODY_BYTES):
+        raise too_big(MAX_BODY_BYTES, path)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("", "application/x-www-form-urlencoded"):
         raise refuse(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "expected application/x-www-form-urlencoded", path
         )
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise refuse(status.HTTP_413_CONTENT_TOO_LARGE, f"body larger than {MAX_BODY_BYTES} bytes", path)
+    body = await read_capped_body(request, MAX_BODY_BYTES)
+    if body is None:
+        raise too_big(MAX_BODY_BYTES, path)
     try:
-        pairs = parse_qsl(
-            bytes(body).decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS, errors="strict"
-        )
+        pairs = parse_form(body)
     except ValueError:  # UnicodeDecodeError included
         raise refuse(status.HTTP_400_BAD_REQUEST, "body is not UTF-8 form data", path) from None
     return _checked(pairs, spec, path)
+
+
+def declared_too_big(request: Request, limit: int) -> bool:
+    """A Content-Length over `limit`, or one that is not a number."""
+    declared = request.headers.get("content-length")
+    return declared is not None and (not declared.isdigit() or int(declared) > limit)
+
+
+def too_big(limit: int, path: str) -> HTTPException:
+    """The 413 (logged) for a body over `limit` bytes."""
+    return refuse(status.HTTP_413_CONTENT_TOO_LARGE, f"body larger than {limit} bytes", path)
+
+
+async def read_capped_body(request: Request, limit: int) -> bytes | None:
+    """The body as it arrives (chunked or not, whatever Content-Length
+    says), or None as soon as it passes `limit` bytes: the rest is never
+    read, so a huge body costs no more memory than `limit`."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def parse_form(body: bytes) -> list[tuple[str, str]]:
+    """Form-encoded UTF-8 pairs; ValueError for anything else."""
+    return parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS, errors="strict")
 
 
 def read_query(request: Request, spec: dict[str, tuple[bool, int]]) -> dict[str, str]:

@@ -16,7 +16,7 @@ gets nothing, and keeps its SMS for later); 400 a body that is not gzip
 or JSON, or whose top level is wrong; 413 a body over 1 MB (read or
 decompressed), or more than 500 messages or updates; 503 the database
 unreachable (the phone resends the poll; what was stored is not stored
-twice). A bad item inside a good poll is logged and left out: the answer
+twice). An SMS text is kept to its first 1,600 characters (`inbound.MAX_INBOUND_TEXT`). A bad item inside a good poll is logged and left out: the answer
 is still 200, since the phone resends a poll until it gets a 2xx."""
 
 from __future__ import annotations
@@ -30,15 +30,15 @@ import zlib
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from app import clock
 from app.channels.sms import inbox
-from app.db import sqlite_writer
+from app.db import DATABASE_UNAVAILABLE, sqlite_writer
 from app.domain import message_log
 from app.domain.errors import InvalidPhone
 from app.domain.phones import mask_phone, normalize_phone
+from app.routes.webhooks.inbound import bounded_text
 from app.sending.gateways import medic_gateway as spec
 
 log = logging.getLogger("hen.webhooks")
@@ -146,7 +146,7 @@ async def poll(request: Request) -> JSONResponse:
         counts, handed = await run_in_threadpool(_exchange, request.app.state, parsed)
     except _Refused as refused:
         return _error(request, refused)
-    except OperationalError:
+    except DATABASE_UNAVAILABLE:
         log.exception("database unavailable for a medic-gateway poll")
         return _error(
             request, _Refused(status.HTTP_503_SERVICE_UNAVAILABLE, "database unavailable, try again")
@@ -179,12 +179,12 @@ def _exchange(state, parsed: spec.Poll) -> tuple[dict[str, int], list]:
                 state.session_factory,
                 settings,
                 phone=phone,
-                text=sms.content,
+                text=bounded_text(sms.content, spec.NAME),
                 external_id=sms.id,
                 gateway=spec.NAME,
                 received_at=spec.received_at(sms.sms_received, now),
             )
-        except OperationalError:
+        except DATABASE_UNAVAILABLE:
             raise  # the database, not the message: the phone resends the poll
         except Exception:  # never let one message hold the phone's queue forever
             log.exception(

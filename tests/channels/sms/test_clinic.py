@@ -81,9 +81,8 @@ def test_an_expired_code_is_refused_even_before_it_is_marked(world):
 def test_unknown_and_malformed_codes_get_their_own_replies(world):
     shown = unknown_code()
     assert reply(world, DEMO_CLINIC_PHONE, f"RED {shown}") == sms_text("codes.unknown", code=shown)
-    assert reply(world, DEMO_CLINIC_PHONE, "RED 4821-5093") == sms_text(
-        "codes.malformed"
-    )  # wrong check digit
+    # eight digits with a wrong check digit: one digit may be mistyped
+    assert reply(world, DEMO_CLINIC_PHONE, "RED 4821-5093") == sms_text("codes.mistyped")
     with session_of(world) as s:
         outcomes = [
             a.detail["outcome"] for a in s.exec(select(AuditLog).where(AuditLog.action == "code.redeem"))
@@ -112,7 +111,8 @@ def test_bad_codes_get_the_malformed_reply_and_change_nothing(world, typed):
     code = issue_by_sms(world)
     before = snapshot(world)
     text = reply(world, DEMO_CLINIC_PHONE, f"RED {typed}" if typed != "RED" else "RED")
-    assert text == (sms_text("codes.red_usage") if typed == "RED" else sms_text("codes.malformed"))
+    expected = {"RED": "codes.red_usage", "4821-5934": "codes.mistyped"}.get(typed, "codes.malformed")
+    assert text == sms_text(expected)
     assert snapshot(world) == before and code_state(world, code) == CodeState.issued
 
 
@@ -164,7 +164,7 @@ def test_appt_refuses_impossible_and_past_dates(world, when, key):
 def test_appt_bad_input(world):
     code = issue_by_sms(world, "REF VCT")
     assert reply(world, DEMO_CLINIC_PHONE, f"APPT {code.code}") == sms_text("codes.appt_usage")
-    assert reply(world, DEMO_CLINIC_PHONE, "APPT 4821-5093 25/12") == sms_text("codes.malformed")
+    assert reply(world, DEMO_CLINIC_PHONE, "APPT 4821-5093 25/12") == sms_text("codes.mistyped")
     assert reply(world, DEMO_CLINIC_PHONE, f"APPT {code.code} 25/12") == sms_text(
         "codes.no_client_phone", code=code_text.format_code(code.code)
     )
@@ -305,3 +305,67 @@ def test_appt_any_date_text_gets_one_reply_within_two_segments(world, when):
 )
 def test_appt_takes_a_codes_worth_of_leading_number_words(text, parts):
     assert split_code_and_rest(text) == parts
+
+
+# ---------------------------------------------------------------- APPT: one clinic, one code's bookings
+
+OTHER_DESK = "+84900000072"
+
+
+def _second_desk(world, clinic_name: str = "Phong kham Muong Thanh") -> None:
+    from app.models import ClinicStaff
+
+    with session_of(world) as s:
+        s.add(ClinicStaff(clinic_id=clinic_named(s, clinic_name).id, phone=OTHER_DESK, name="Second desk"))
+        s.commit()
+
+
+def test_another_clinic_cannot_replace_a_clinics_appointment(world):
+    _second_desk(world)
+    code = issue_by_sms(world)
+    shown = code_text.format_code(code.code)
+    reply(world, DEMO_CLINIC_PHONE, f"HEN {shown} 10-12 14h")
+    told_before = len(notifications_to(world, CLIENT))
+    before = snapshot(world)
+    text = reply(world, OTHER_DESK, f"HEN {shown} 11-12 9h")
+    assert text == sms_text(
+        "codes.appt_elsewhere", code=shown, clinic="Phong kham Him Lam", time="14:00", date="10/12/2026"
+    )
+    assert snapshot(world) == before
+    with session_of(world) as s:
+        booked = s.exec(select(Appointment).where(Appointment.status == "booked")).all()
+    assert [a.starts_at for a in booked] == [datetime(2026, 12, 10, 7, 0, tzinfo=UTC)]
+    assert len(notifications_to(world, CLIENT)) == told_before  # the client is not told of the other clinic
+    # the first clinic still moves its own booking
+    assert reply(world, DEMO_CLINIC_PHONE, f"HEN {shown} 11-12 9h") == sms_text(
+        "codes.booked", code=shown, date="11/12/2026", time="09:00"
+    )
+
+
+def test_voiding_a_booked_code_cancels_its_appointment_and_reminders(world):
+    code = issue_by_sms(world)
+    shown = code_text.format_code(code.code)
+    reply(world, DEMO_CLINIC_PHONE, f"HEN {shown} 10-12 14h")
+    assert reply(world, DEMO_WORKER_PHONE, f"HUYMA {shown}") == sms_text("codes.voided_done", code=shown)
+    with session_of(world) as s:
+        appointment = s.exec(select(Appointment)).one()
+        pending = s.exec(select(Reminder).where(Reminder.status == "pending")).all()
+    assert appointment.status == "cancelled"
+    assert pending == []
+    assert "10/12/2026" not in reply(world, CLIENT, "APPT")
+
+
+def test_appt_guesses_count_toward_the_wrong_code_limit_and_a_valid_code_still_books(world):
+    code = issue_by_sms(world)
+    shown = code_text.format_code(code.code)
+    for _ in range(9):
+        assert reply(world, DEMO_CLINIC_PHONE, f"HEN {unknown_code()} 10-12 14h") == sms_text(
+            "codes.unknown", code=unknown_code()
+        )
+    assert reply(world, DEMO_CLINIC_PHONE, f"HEN {unknown_code()} 10-12 14h") == sms_text("codes.throttled")
+    with session_of(world) as s:
+        tried = s.exec(select(AuditLog).where(AuditLog.action == "code.attempt")).all()
+    assert [a.detail["outcome"] for a in tried].count("unknown") == 10
+    assert reply(world, DEMO_CLINIC_PHONE, f"HEN {shown} 10-12 14h") == sms_text(
+        "codes.booked", code=shown, date="10/12/2026", time="14:00"
+    )

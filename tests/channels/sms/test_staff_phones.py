@@ -92,6 +92,18 @@ def test_a_deactivated_clinic_phone_is_told_the_phone_is_not_active(world, sessi
     assert reply(world, DEMO_CLINIC_PHONE, "XN 1234-5678") == render("codes.staff_inactive", LANG)
 
 
+def test_the_desk_of_a_deactivated_clinic_is_told_the_phone_is_not_active(world, session):
+    from app.models import Clinic
+
+    staff = session.exec(select(ClinicStaff).where(ClinicStaff.phone == DEMO_CLINIC_PHONE)).one()
+    session.get(Clinic, staff.clinic_id).active = False
+    session.commit()
+    code = issue_by_sms(world)
+    for text in (f"XN {format_code(code.code)}", f"HEN {format_code(code.code)} 10/12"):
+        assert reply(world, DEMO_CLINIC_PHONE, text) == render("codes.staff_inactive", LANG)
+    assert code_state(world, code) == "issued"
+
+
 def test_a_desk_over_the_wrong_code_limit_still_confirms_the_client_at_the_counter(
     demo, db, database_url, frozen_clock
 ):

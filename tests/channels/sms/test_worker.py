@@ -38,6 +38,7 @@ from tests.factories import (
     session_of,
     sms,
     sms_text,
+    unknown_code,
 )
 
 OTHER_WORKER = "+84900000011"
@@ -316,8 +317,26 @@ def test_only_the_issuing_worker_can_void(world):
         s.add(Worker(name="Second worker", phone="+84900000011"))
         s.commit()
     shown = code_text.format_code(code.code)
-    assert reply(world, "+84900000011", f"VOID {shown}") == sms_text("codes.not_issuer", code=shown)
+    # answered as a code that does not exist: VOID never tells whether a code exists
+    assert reply(world, "+84900000011", f"VOID {shown}") == sms_text("codes.unknown", code=shown)
     assert code_state(world, code) == CodeState.issued
+    with session_of(world) as s:
+        guesses = audits(s, "code.attempt")
+    assert [a.detail["outcome"] for a in guesses] == ["not_issuer"]
+    assert guesses[0].actor == "phone:+84900000011"
+
+
+def test_void_guesses_count_toward_the_wrong_code_limit(world):
+    code = issue_by_sms(world)
+    shown = code_text.format_code(code.code)
+    for _ in range(9):
+        assert reply(world, DEMO_WORKER_PHONE, f"VOID {unknown_code()}") == sms_text(
+            "codes.unknown", code=unknown_code()
+        )
+    # the tenth wrong code in the hour reaches the limit
+    assert reply(world, DEMO_WORKER_PHONE, f"VOID {unknown_code()}") == sms_text("codes.throttled")
+    # the worker's own valid code still goes through
+    assert reply(world, DEMO_WORKER_PHONE, f"VOID {shown}") == sms_text("codes.voided_done", code=shown)
 
 
 # ---------------------------------------------------------------- REACH and STATS

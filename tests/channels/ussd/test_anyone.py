@@ -6,9 +6,11 @@ from __future__ import annotations
 from sqlmodel import select
 
 from app.channels.ussd.screens import to_ascii
+from app.demo import DEMO_WORKER_PHONE
 from app.domain import code_text, codes
 from app.messages import languages, render
 from app.models import Channel, Person
+from tests.discretion import assert_discreet
 from tests.factories import CLIENT, clinic_named, dial, issue_code, unused_code, ussd_text
 
 # ---------------------------------------------------------------- check a code
@@ -19,6 +21,18 @@ def test_client_checks_a_valid_code(client, demo, settings):
     assert dial(client, CLIENT, "2") == "CON " + ussd_text("ussd.enter_code") + "\n" + ussd_text("ussd.nav")
     answer = dial(client, CLIENT, "2", code)
     assert answer.startswith("END ") and code_text.format_code(code) in answer and "Tu van suc khoe" in answer
+    assert "VCT" not in answer  # a client reads the neutral name only
+
+
+def test_a_client_never_sees_a_service_code_a_worker_sees_it_with_the_name(client, demo, settings):
+    row = issue_code(demo, settings, service="PREP", commit=True)
+    until = row.expires_at.astimezone(settings.tz).strftime("%d/%m/%Y")
+    values = dict(code=code_text.format_code(row.code), until=until)
+    mine = dial(client, CLIENT, "2", row.code)  # `dial` checks a client's screen is discreet
+    assert mine == "END " + ussd_text("ussd.code_valid", service="Cham soc du phong", **values)
+    assert_discreet(mine)
+    worker = dial(client, DEMO_WORKER_PHONE, "3", row.code)
+    assert worker == "END " + ussd_text("ussd.code_valid", service="PREP Cham soc du phong", **values)
 
 
 def test_a_code_for_a_closed_clinic_is_shown_as_valid_anywhere_as_by_sms(client, demo, settings):

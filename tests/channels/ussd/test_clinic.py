@@ -1,42 +1,200 @@
 """The USSD screens of clinic desks (`app.channels.ussd.clinic`) through the
-webhook: redeem a code, book an appointment, and the keypad's dates."""
+webhook: redeem a code (after a confirmation), book an appointment, wrong
+codes and the throttle (a desk's valid code always goes through), a
+deactivated clinic's desk, and the keypad's dates."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
 
+from app import clock
 from app.channels.ussd.clinic import keypad_datetime
 from app.demo import DEMO_CLINIC_PHONE, DEMO_WORKER_PHONE
-from app.domain import appointments, code_text, people
+from app.domain import appointments, audit, code_text, codes, people
+from app.domain.phones import mask_phone
 from app.messages import languages
 from app.models import Appointment, Channel, Redemption
-from tests.factories import CLIENT, NOW, dial, issue_code, local_ddmm, outbound, unused_code, ussd_text
+from tests.factories import (
+    CLIENT,
+    NOW,
+    audits,
+    clinic_named,
+    dial,
+    issue_code,
+    local_ddmm,
+    outbound,
+    redeem_at,
+    unused_code,
+    ussd_text,
+)
 
 # ---------------------------------------------------------------- redeem
 
 
-def test_clinic_redeems_a_code_by_ussd(client, demo, settings):
+def test_clinic_redeems_a_code_by_ussd_after_confirming_it(client, demo, settings):
     code = issue_code(demo, settings, commit=True).code
     assert ussd_text("ussd.opt_redeem") in dial(client, DEMO_CLINIC_PHONE)
-    done = dial(client, DEMO_CLINIC_PHONE, "1", code)
-    assert done.startswith("END ") and code_text.format_code(code) in done
+    # the code shows what it is for and whose it is; nothing is redeemed yet
+    confirm = dial(client, DEMO_CLINIC_PHONE, "1", code)
+    question = ussd_text(
+        "ussd.confirm_redeem_to",
+        code=code_text.format_code(code),
+        service="VCT Tu van suc khoe",
+        phone=mask_phone(CLIENT),
+    )
+    assert confirm == f"CON {question}\n1 {ussd_text('ussd.yes')}\n{ussd_text('ussd.nav')}"
+    assert demo.exec(select(Redemption)).first() is None
+    # 0 goes back to the code, a wrong choice asks again: still nothing
+    assert dial(client, DEMO_CLINIC_PHONE, "1", code, "0") == dial(client, DEMO_CLINIC_PHONE, "1")
+    assert dial(client, DEMO_CLINIC_PHONE, "1", code, "7").startswith(
+        "CON " + ussd_text("ussd.invalid_choice")
+    )
+    assert demo.exec(select(Redemption)).first() is None
+    done = dial(client, DEMO_CLINIC_PHONE, "1", code, "1")
+    assert done == "END " + ussd_text(
+        "ussd.redeemed", code=code_text.format_code(code), service="VCT Tu van suc khoe"
+    )
     [redemption] = demo.exec(select(Redemption)).all()
     assert redemption.channel == Channel.ussd
     # the worker is told
     assert any(code_text.format_code(code) in m.text for m in outbound(demo, phone=DEMO_WORKER_PHONE))
-    # a second time: its own reason, no second redemption
+    # the path replayed runs nothing again
+    assert dial(client, DEMO_CLINIC_PHONE, "1", code, "1", "1") == "END " + ussd_text("ussd.session_over")
+    # a second time: its own reason at the code, no confirmation, no second redemption
     again = dial(client, DEMO_CLINIC_PHONE, "1", code)
-    assert again.startswith("END ") and again != done
+    assert again == "END " + ussd_text("codes.already_redeemed", code=code_text.format_code(code))
     demo.expire_all()
+    assert len(demo.exec(select(Redemption)).all()) == 1
+
+
+def test_the_confirmation_of_a_code_without_a_client_phone_shows_its_service(client, demo, settings):
+    code = issue_code(demo, settings, client=None, commit=True).code
+    confirm = dial(client, DEMO_CLINIC_PHONE, "1", code)
+    assert confirm.startswith(
+        "CON "
+        + ussd_text("ussd.confirm_redeem", code=code_text.format_code(code), service="VCT Tu van suc khoe")
+    )
+
+
+def test_a_code_used_elsewhere_before_the_confirmation_gets_its_reason_at_the_confirmation(
+    client, demo, settings
+):
+    code = issue_code(demo, settings, commit=True).code
+    assert dial(client, DEMO_CLINIC_PHONE, "1", code).startswith("CON ")
+    redeem_at(demo, settings, code, "Phong kham Dong Da")
+    demo.commit()
+    done = dial(client, DEMO_CLINIC_PHONE, "1", code, "1")
+    assert done == "END " + ussd_text("codes.already_redeemed", code=code_text.format_code(code))
     assert len(demo.exec(select(Redemption)).all()) == 1
 
 
 def test_clinic_cannot_redeem_a_service_it_does_not_offer(client, demo, settings):
     code = issue_code(demo, settings, service="STI", commit=True).code  # Him Lam offers VCT and MMT only
-    answer = dial(client, DEMO_CLINIC_PHONE, "1", code)
-    assert answer.startswith("END ") and answer != "END " + ussd_text("ussd.error")
+    answer = dial(client, DEMO_CLINIC_PHONE, "1", code)  # at the code, not after a confirmation
+    assert answer.startswith("END ") and "STI" in answer and answer != "END " + ussd_text("ussd.error")
     assert demo.exec(select(Redemption)).first() is None
+    [attempt] = audits(demo, "code.redeem")
+    assert attempt.detail["outcome"] == "not_offered"
+
+
+@pytest.mark.parametrize("state", ["expired", "voided"])
+def test_a_code_that_cannot_be_redeemed_is_answered_at_the_code(client, demo, settings, state):
+    row = issue_code(demo, settings)
+    if state == "expired":
+        row.expires_at = clock.now() - timedelta(days=1)
+    else:
+        codes.void_code(demo, row.code, worker=None, actor="test")
+    demo.add(row)
+    demo.commit()
+    answer = dial(client, DEMO_CLINIC_PHONE, "1", row.code)
+    assert answer == "END " + ussd_text(f"codes.{state}", code=code_text.format_code(row.code))
+    assert demo.exec(select(Redemption)).first() is None
+
+
+# ---------------------------------------------------------------- wrong codes and the throttle
+
+
+def _wrong_attempts(demo) -> list:
+    demo.expire_all()
+    rows = [*audits(demo, "code.redeem"), *audits(demo, "code.attempt")]
+    return [
+        r
+        for r in rows
+        if r.actor == audit.phone_actor(DEMO_CLINIC_PHONE) and r.detail["outcome"] == "unknown"
+    ]
+
+
+@pytest.mark.parametrize("menu", ["1", "2", "3"], ids=["redeem", "book", "check"])
+def test_a_wrong_code_in_any_clinic_screen_ends_the_attempt_counted_and_audited(client, demo, menu):
+    wrong = unused_code(demo)
+    answer = dial(client, DEMO_CLINIC_PHONE, menu, wrong)
+    assert answer == "END " + ussd_text("codes.unknown", code=code_text.format_code(wrong))
+    [attempt] = _wrong_attempts(demo)
+    assert attempt.detail["code"] == wrong
+    # one code a request: of the codes in a session's answers, only the one
+    # typed last is tried (the earlier ones were, when they were typed)
+    for path in ([wrong, unused_code(demo)], [wrong, "0", unused_code(demo)]):
+        before = len(_wrong_attempts(demo))
+        dial(client, DEMO_CLINIC_PHONE, menu, *path)
+        assert len(_wrong_attempts(demo)) <= before + 1
+
+
+def test_a_throttled_desk_still_redeems_and_checks_valid_codes(client, demo, settings):
+    limit = settings.wrong_code_limit_per_hour
+    menus = ["1", "2", "3"]
+    for n in range(limit - 1):  # wrong codes in every screen count toward one limit
+        wrong = unused_code(demo)
+        assert dial(client, DEMO_CLINIC_PHONE, menus[n % 3], wrong) == "END " + ussd_text(
+            "codes.unknown", code=code_text.format_code(wrong)
+        )
+    throttled = "END " + ussd_text("codes.throttled")
+    for menu in menus:  # the limit reached: each wrong code gets the limit's notice
+        assert dial(client, DEMO_CLINIC_PHONE, menu, unused_code(demo)) == throttled
+    assert len(_wrong_attempts(demo)) == limit + 2
+    # a valid code always goes through: checked, booked, confirmed
+    row = issue_code(demo, settings, commit=True)
+    code, until = row.code, row.expires_at.astimezone(settings.tz).strftime("%d/%m/%Y")
+    assert dial(client, DEMO_CLINIC_PHONE, "3", code) == "END " + ussd_text(
+        "ussd.code_valid", code=code_text.format_code(code), until=until, service="VCT Tu van suc khoe"
+    )
+    assert dial(client, DEMO_CLINIC_PHONE, "2", code).startswith("CON " + ussd_text("ussd.enter_date"))
+    assert dial(client, DEMO_CLINIC_PHONE, "1", code).startswith("CON ")
+    done = dial(client, DEMO_CLINIC_PHONE, "1", code, "1")
+    assert done.startswith("END ") and code_text.format_code(code) in done and done != throttled
+    assert len(demo.exec(select(Redemption)).all()) == 1
+
+
+def test_a_malformed_code_is_asked_again_and_tries_nothing(client, demo):
+    for menu in ("1", "2", "3"):
+        answer = dial(client, DEMO_CLINIC_PHONE, menu, "1234")
+        assert answer.startswith("CON " + ussd_text("ussd.bad_code") + "\n" + ussd_text("ussd.enter_code"))
+    assert _wrong_attempts(demo) == []
+
+
+# ---------------------------------------------------------------- a deactivated clinic
+
+
+def test_the_desk_of_a_deactivated_clinic_gets_no_clinic_menu(client, demo, settings):
+    code = issue_code(demo, settings).code
+    clinic = clinic_named(demo)  # the demo desk's clinic
+    clinic.active = False
+    demo.add(clinic)
+    demo.commit()
+    inactive = "END " + ussd_text("codes.staff_inactive")
+    assert dial(client, DEMO_CLINIC_PHONE) == inactive
+    assert dial(client, DEMO_CLINIC_PHONE, "1", code) == inactive
+    assert dial(client, DEMO_CLINIC_PHONE, "1", code, "1") == inactive
+    assert demo.exec(select(Redemption)).first() is None
+    # active again: the menu is back
+    clinic.active = True
+    demo.add(clinic)
+    demo.commit()
+    assert dial(client, DEMO_CLINIC_PHONE).startswith("CON ") and ussd_text("ussd.opt_redeem") in dial(
+        client, DEMO_CLINIC_PHONE
+    )
 
 
 # ---------------------------------------------------------------- book
@@ -69,16 +227,15 @@ def test_booking_for_a_client_who_stopped_messages_says_no_reminders_go(client, 
     day = local_ddmm(2, settings)
     done = dial(client, DEMO_CLINIC_PHONE, "2", code, day, "1430", "1")
     [appt] = demo.exec(select(Appointment)).all()
-    when = appt.starts_at.astimezone(settings.tz).strftime("%d/%m/%Y %H:%M")
+    local = appt.starts_at.astimezone(settings.tz)
+    when = f"{local:%H:%M} ngay {local:%d/%m/%Y}"  # the time first, as people say it
     assert done == "END " + ussd_text("ussd.booked_no_sms", when=when)
 
 
 def test_booking_asks_again_for_a_bad_code_date_or_time(client, demo, settings, frozen_clock):
     frozen_clock(NOW)
     code = issue_code(demo, settings, commit=True).code
-    assert dial(client, DEMO_CLINIC_PHONE, "2", unused_code(demo)).startswith(
-        "CON " + ussd_text("ussd.bad_code")
-    )
+    assert dial(client, DEMO_CLINIC_PHONE, "2", "1234").startswith("CON " + ussd_text("ussd.bad_code"))
     assert dial(client, DEMO_CLINIC_PHONE, "2", code, "3102").startswith("CON " + ussd_text("ussd.bad_date"))
     assert dial(client, DEMO_CLINIC_PHONE, "2", code, "1").startswith("CON " + ussd_text("ussd.bad_date"))
     day = local_ddmm(2, settings)
@@ -132,7 +289,7 @@ def test_booking_asks_again_saying_why_a_day_or_hour_cannot_be_booked(
         *(["2411", "0900"] if len(answers) == 1 else ["0900"]),
         "1",
     )
-    assert done.startswith("END ") and "24/11/2026 09:00" in done
+    assert done.startswith("END ") and "vao 09:00 ngay 24/11/2026" in done
     [appt] = demo.exec(select(Appointment)).all()
     assert appt.starts_at.astimezone(settings.tz).strftime("%d/%m %H:%M") == "24/11 09:00"
 

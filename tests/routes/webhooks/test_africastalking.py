@@ -96,6 +96,19 @@ def test_callback_table(client, session, name, request_kwargs, status, stored, p
         assert outbound(session) == []
 
 
+def test_a_10000_character_text_gets_the_normal_reply_and_is_stored_cut(client, session):
+    """An SMS text is kept to its first 1,600 characters (ten segments),
+    stored and handled: a longer one is answered like its beginning."""
+    short = client.post(SMS_WEBHOOK, data=at_sms(text="HELP"), headers=FORM)
+    long = client.post(SMS_WEBHOOK, data=at_sms(text="HELP" + " x" * 4998), headers=FORM)
+    assert short.status_code == long.status_code == 200
+    first, second = inbound(session)
+    assert len(second.text) == 1_600 and second.text == ("HELP" + " x" * 4998)[:1_600]
+    [reply_to_short] = outbound(session, in_reply_to=first.id)
+    [reply_to_long] = outbound(session, in_reply_to=second.id)
+    assert reply_to_long.text == reply_to_short.text
+
+
 # ---------------------------------------------------------------- token
 
 
@@ -198,6 +211,12 @@ DELIVERY_REPORTS = {
         None,
     ),
     "a status word we do not know": (f"id={GATEWAY_ID}&status=Teleported", "ignored", "sent", None),
+    "a report naming another phone": (
+        f"id={GATEWAY_ID}&status=Failed&phoneNumber=%2B84987654321&failureReason=UserInBlacklist",
+        "ignored",
+        "sent",
+        None,
+    ),
     "a message id we do not know": ("id=ATXid_someone_else&status=Success", "ignored", "sent", None),
 }
 
@@ -255,9 +274,18 @@ def test_a_late_report_never_undoes_a_final_status(client, session):
 # ---------------------------------------------------------------- USSD steps
 
 
-def test_a_huge_body_is_refused_politely(client, demo):
-    r = ussd_post(client, ussd_form(text="1" * 100_000))
-    assert r.status_code == 200 and r.text.startswith("END ")
+HUGE_USSD_BODIES = {
+    "declared": lambda: {"data": ussd_form(text="1" * 100_000)},
+    "chunked, no Content-Length": lambda: {"content": (b"text=" + b"1" * 8_192 for _ in range(100))},
+}
+
+
+@pytest.mark.parametrize("body", HUGE_USSD_BODIES.values(), ids=HUGE_USSD_BODIES.keys())
+def test_a_ussd_body_over_the_cap_is_a_413_whatever_its_headers(client, demo, body):
+    kwargs = body()
+    r = client.post(USSD_WEBHOOK, headers={"X-Webhook-Token": WEBHOOK_TOKEN}, **kwargs)
+    assert r.status_code == 413
+    assert r.json() == {"detail": "body larger than 16384 bytes"}
 
 
 def test_each_step_is_logged_with_the_phone_masked(client, demo, caplog):

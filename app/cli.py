@@ -103,7 +103,7 @@ def apikey_create(
     role: Annotated[str, typer.Option(help="admin, clinic or viewer")],
     name: Annotated[str, typer.Option(help="who holds the key, e.g. 'M&E officer'")],
     clinic: Annotated[int | None, typer.Option(help="clinic id, for a clinic key")] = None,
-    expires_days: Annotated[
+    expires_in_days: Annotated[
         int | None, typer.Option(help="the key stops working after this many days (default: never)")
     ] = None,
 ) -> None:
@@ -113,7 +113,7 @@ def apikey_create(
     engine = ready_engine(settings())
     with session_scope(session_factory(engine)) as session:
         row, plain = create_api_key(
-            session, role=role, name=name, clinic_id=clinic, expires_in_days=expires_days
+            session, role=role, name=name, clinic_id=clinic, expires_in_days=expires_in_days
         )
         typer.echo(f"created {row.role} key #{row.id} '{row.name}'; it is shown only now:")
     typer.echo(plain)
@@ -122,7 +122,8 @@ def apikey_create(
 @apikey_cli.command("list")
 @friendly_errors
 def apikey_list() -> None:
-    """List the keys: id, state, role, clinic, name, last use, expiry."""
+    """List the keys (never the keys themselves): id, state, role, clinic,
+    prefix, name, created, last use, expiry."""
     from app.domain.apikeys import list_api_keys, usable
 
     engine = ready_engine(settings())
@@ -131,36 +132,40 @@ def apikey_list() -> None:
         for row in list_api_keys(session):
             state = "active" if usable(session, row, now) else ("revoked" if not row.active else "unusable")
             used = row.last_used_at.isoformat(timespec="minutes") if row.last_used_at else "never used"
+            created = row.created_at.date().isoformat()
             until = f" until {row.expires_at.date().isoformat()}" if row.expires_at else ""
             clinic = f" clinic {row.clinic_id}" if row.clinic_id else ""
-            typer.echo(f"#{row.id}\t{state}\t{row.role}{clinic}\t{row.prefix}…\t{row.name}\t{used}{until}")
+            typer.echo(f"#{row.id}\t{state}\t{row.role}{clinic}\t{row.prefix}…\t{row.name}\tcreated {created}\t{used}{until}")
 
 
 @apikey_cli.command("revoke")
 @friendly_errors
-def apikey_revoke(key_id: Annotated[int, typer.Argument(help="the key's id (see `hen apikey list`)")]) -> None:
+def apikey_revoke(
+    key: Annotated[str, typer.Argument(help="the key's id or name (see `hen apikey list`)")],
+) -> None:
     """Revoke a key: it stops working at once."""
-    from app.domain.apikeys import revoke_api_key
+    from app.domain.apikeys import key_id_of, revoke_api_key
 
     engine = ready_engine(settings())
     with session_scope(session_factory(engine)) as session:
-        row = revoke_api_key(session, key_id, actor="cli")
+        row = revoke_api_key(session, key_id_of(session, key), actor="cli")
         typer.echo(f"revoked key #{row.id} '{row.name}'")
 
 
 @apikey_cli.command("rotate")
 @friendly_errors
 def apikey_rotate(
-    key_id: Annotated[int, typer.Argument(help="the key's id (see `hen apikey list`)")],
-    expires_days: Annotated[int | None, typer.Option(help="the new key's lifetime in days")] = None,
+    key: Annotated[str, typer.Argument(help="the key's id or name (see `hen apikey list`)")],
+    expires_in_days: Annotated[int | None, typer.Option(help="the new key's lifetime in days")] = None,
 ) -> None:
     """Replace a key: the old one stops working, the new one (same name,
     role and clinic) is printed once, alone on the last line."""
-    from app.domain.apikeys import rotate_api_key
+    from app.domain.apikeys import key_id_of, rotate_api_key
 
     engine = ready_engine(settings())
     with session_scope(session_factory(engine)) as session:
-        row, plain = rotate_api_key(session, key_id, actor="cli", expires_in_days=expires_days)
+        key_id = key_id_of(session, key)
+        row, plain = rotate_api_key(session, key_id, actor="cli", expires_in_days=expires_in_days)
         typer.echo(f"key #{key_id} revoked; its successor #{row.id} '{row.name}' is shown only now:")
     typer.echo(plain)
 

@@ -49,7 +49,7 @@ def test_cli_upgrade_then_demo_twice_on_a_fresh_sqlite_file(tmp_path):
 def test_cli_keys_are_made_listed_rotated_and_revoked(tmp_path):
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'keys.db'}"}
     assert _hen("db", "upgrade", env_extra=env, cwd=tmp_path).returncode == 0
-    made = _hen("apikey", "create", "--role", "viewer", "--name", "M&E", "--expires-days", "30", env_extra=env)
+    made = _hen("apikey", "create", "--role", "viewer", "--name", "M&E", "--expires-in-days", "30", env_extra=env)
     assert made.returncode == 0, made.stderr
     plain = made.stdout.strip().splitlines()[-1]
     assert plain.startswith("hen_")
@@ -57,9 +57,10 @@ def test_cli_keys_are_made_listed_rotated_and_revoked(tmp_path):
     assert twice.returncode != 0 and "exists already" in twice.stderr
     listed = _hen("apikey", "list", env_extra=env).stdout
     assert "active" in listed and "M&E" in listed and plain not in listed and "until" in listed
+    assert "created" in listed and "never used" in listed
     rotated = _hen("apikey", "rotate", "1", env_extra=env)
     assert rotated.returncode == 0 and rotated.stdout.strip().splitlines()[-1] not in (plain, "")
-    assert _hen("apikey", "revoke", "2", env_extra=env).returncode == 0
+    assert _hen("apikey", "revoke", "M&E", env_extra=env).returncode == 0  # by name
     states = [line.split("\t")[1] for line in _hen("apikey", "list", env_extra=env).stdout.splitlines()]
     assert states == ["revoked", "revoked"]
     again = _hen("apikey", "revoke", "2", env_extra=env)

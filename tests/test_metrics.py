@@ -85,11 +85,28 @@ def test_with_a_metrics_token_a_scrape_needs_it(database_url, db):
     assert right.status_code == 200 and "hen_dispatch_queue_depth" in right.text
 
 
-def test_in_production_without_a_metrics_token_there_are_no_metrics(database_url, db):
+def test_in_production_without_a_metrics_token_only_reader_keys_scrape(database_url, db, session):
+    from app.domain.apikeys import create_api_key
+
+    keys = {role: create_api_key(session, role=role, name=f"scrape {role}")[1] for role in ("admin", "viewer")}
+    _, desk = create_api_key(session, role="clinic", name="desk", clinic_id=_a_clinic(session))
+    session.commit()
     with TestClient(_app(database_url, db, APP_ENV="production")) as c:
-        r = c.get("/metrics")
-    assert r.status_code == 404
-    assert r.json() == {"detail": "metrics are off: METRICS_TOKEN is not set"}
+        anonymous = c.get("/metrics")
+        by_desk = c.get("/metrics", headers={"Authorization": f"Bearer {desk}"})
+        by_readers = [c.get("/metrics", headers={"Authorization": f"Bearer {k}"}) for k in keys.values()]
+    for refused in (anonymous, by_desk):
+        assert refused.status_code == 401 and "API key" in refused.json()["detail"]
+    assert [r.status_code for r in by_readers] == [200, 200]
+
+
+def _a_clinic(session) -> int:
+    from app.models import Clinic
+
+    clinic = Clinic(name="Scrape test clinic", display_name="Phong kham", district="D")
+    session.add(clinic)
+    session.flush()
+    return clinic.id
 
 
 def test_figures_are_kept_for_the_cache_time(database_url, db, session):

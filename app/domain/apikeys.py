@@ -118,6 +118,18 @@ def get_api_key(session: Session, key_id: int) -> ApiKey:
     return row
 
 
+def key_id_of(session: Session, typed: str) -> int:
+    """The id of the key named by `typed`: its id (digits) or its name.
+    Raises NotFound."""
+    typed = " ".join(typed.split())
+    if typed.isdigit():
+        return get_api_key(session, int(typed)).id
+    key_id = session.exec(select(ApiKey.id).where(ApiKey.name == typed)).first()
+    if key_id is None:
+        raise NotFound(f"no API key named {typed!r}")
+    return key_id
+
+
 def revoke_api_key(session: Session, key_id: int, *, actor: str) -> ApiKey:
     """Revoke a key at once. Raises NotFound, ApiKeyRevoked (already)."""
     row = get_api_key(session, key_id)

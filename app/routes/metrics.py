@@ -1,9 +1,9 @@
 """`GET /metrics`: Prometheus' scrape, with a bearer token.
 
-- METRICS_TOKEN set: `Authorization: Bearer <METRICS_TOKEN>` is required
-  (401 without it, compared in constant time), in every APP_ENV.
-- METRICS_TOKEN empty: open when APP_ENV is local or test; 404 when
-  APP_ENV=production (no figures for anyone who asks).
+- `Authorization: Bearer <METRICS_TOKEN>` (compared in constant time) or
+  `Bearer <an admin or viewer API key>` is let through in every APP_ENV;
+- anything else: 401 when METRICS_TOKEN is set or APP_ENV=production;
+  open when METRICS_TOKEN is empty and APP_ENV is local or test.
 
 The figures come from `app.metrics.MetricsCache`: read from the database at
 most once per METRICS_CACHE_SECONDS, off the event loop."""
@@ -17,30 +17,46 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
+from app.domain.apikeys import KEY_PREFIX, find_api_key
 from app.metrics import MetricsUnavailable, render
+from app.models import ApiRole
 
 router = APIRouter(tags=["operations"])
 
 
-def _check_access(request: Request) -> None:
+def _bearer(request: Request) -> str:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return given.strip() if scheme.lower() == "bearer" else ""
+
+
+def _reader_key(request: Request, plain: str) -> bool:
+    """Whether `plain` is a usable admin or viewer API key (notes its use)."""
+    with request.app.state.session_factory() as session:
+        key = find_api_key(session, plain)
+        session.commit()
+        return key is not None and key.role in (ApiRole.admin, ApiRole.viewer)
+
+
+async def _check_access(request: Request) -> None:
     settings = request.app.state.settings
     expected = settings.metrics_token
-    if not expected:
-        if settings.app_env == "production":
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "metrics are off: METRICS_TOKEN is not set")
+    given = _bearer(request)
+    if expected and given and hmac.compare_digest(given.encode(), expected.encode()):
         return
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if not (scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode())):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "the metrics token is required: Authorization: Bearer <METRICS_TOKEN>",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    if given.startswith(KEY_PREFIX) and await run_in_threadpool(_reader_key, request, given):
+        return
+    if not expected and settings.app_env != "production":
+        return
+    raise HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        "metrics need a token: Authorization: Bearer <METRICS_TOKEN or an admin or viewer API key>",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    _check_access(request)
+    await _check_access(request)
     cache = request.app.state.metrics
     figures = cache.fresh()
     if figures is None:

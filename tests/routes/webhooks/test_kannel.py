@@ -238,3 +238,32 @@ def test_a_report_that_beats_the_sends_own_answer_stands(session, settings, db):
         str(queued.id),
     )
     assert stored.claimed_by is None
+
+
+def test_a_send_cut_by_a_crash_is_not_sent_again_and_kannels_report_settles_it(
+    client, session, settings, db, gateway, frozen_clock
+):
+    """Kannel numbers reports by our id: a message whose dispatcher died during
+    the call is noted unconfirmed, never sent a second time, and the report
+    Kannel sends for it later still finds it."""
+    from datetime import UTC, datetime, timedelta
+
+    from app.domain.message_log import INTERRUPTED
+
+    factory = session_factory(db)
+    queued = message_log.queue(session, phone=CLIENT, text="x", kind=MessageKind.reply, hand_over=False)
+    session.commit()
+    claims = Claims(factory, settings)
+    [row] = claims.queued([queued.id])
+    with factory() as s:  # the call began; then the process died
+        assert message_log.mark_submitted(s, row.id, row.claim, gateway="kannel")
+        s.commit()
+    frozen_clock(datetime.now(UTC) + timedelta(seconds=settings.claim_lease_seconds + 5))
+    assert claims.due_messages(10) == []  # nothing to send again
+    stored = session.get(Message, queued.id)
+    session.refresh(stored)
+    assert (stored.status, stored.error) == (MessageStatus.sent, INTERRUPTED)
+    assert gateway.sent == []
+    assert dlr(client, queued.id, "1").json() == {"status": "ok"}
+    session.refresh(stored)
+    assert stored.status == MessageStatus.delivered

@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     metrics_token: str = Field("", alias="METRICS_TOKEN")  # Bearer; required when APP_ENV=production
     metrics_cache_seconds: float = Field(15.0, alias="METRICS_CACHE_SECONDS", ge=0, le=600)
 
+    # --- reports ---
+    # the population groups a worker may tag a referral with: TAG=label, comma
+    # separated; labels are staff-facing (reports), never sent to a client
+    population_groups: str = Field(
+        "BT=Partner,TCMT=People who inject,DC=Migrant", alias="POPULATION_GROUPS"
+    )
+
     # --- rules ---
     auto_reply_limit_per_hour: int = Field(5, alias="AUTO_REPLY_LIMIT_PER_HOUR", ge=1)
     wrong_code_limit_per_hour: int = Field(10, alias="WRONG_CODE_LIMIT_PER_HOUR", ge=1)
@@ -109,6 +116,12 @@ class Settings(BaseSettings):
     @classmethod
     def _check_quiet_hours(cls, v: str) -> str:
         parse_quiet_hours(v)
+        return v
+
+    @field_validator("population_groups")
+    @classmethod
+    def _check_population_groups(cls, v: str) -> str:
+        parse_population_groups(v)
         return v
 
     @field_validator("timezone")
@@ -152,8 +165,28 @@ class Settings(BaseSettings):
         return parse_quiet_hours(self.quiet_hours)
 
     @property
+    def population_group_labels(self) -> dict[str, str]:
+        """{TAG: label} of POPULATION_GROUPS, tags in upper case."""
+        return parse_population_groups(self.population_groups)
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def parse_population_groups(text: str) -> dict[str, str]:
+    """`BT=Partner,DC=Migrant` -> {"BT": "Partner", "DC": "Migrant"}. A tag
+    is 1-8 letters or digits; raises ValueError naming a bad entry."""
+    groups: dict[str, str] = {}
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        tag, _, label = entry.partition("=")
+        tag = tag.strip().upper()
+        if not re.fullmatch(r"[A-Z0-9]{1,8}", tag) or not label.strip():
+            raise ValueError(f"expected TAG=label entries (TAG: 1-8 letters or digits), not {entry!r}")
+        if tag in groups:
+            raise ValueError(f"tag {tag} is listed twice")
+        groups[tag] = label.strip()[:60]
+    return groups
 
 
 def _describe(exc: ValidationError) -> str:

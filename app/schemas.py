@@ -217,6 +217,9 @@ class CodeIssue(Input):
     worker_id: Id | None = Field(None, description="the issuing worker, if any")
     client_phone: PhoneText | None = Field(None, description="the client gets the code by SMS")
     clinic_id: Id | None = Field(None, description="suggested clinic")
+    population_group: Annotated[str, StringConstraints(strip_whitespace=True, max_length=8)] | None = Field(
+        None, description="a tag of POPULATION_GROUPS (e.g. BT), for the reports; never a name"
+    )
 
 
 class CodeRedeem(Input):
@@ -227,6 +230,7 @@ class CodePublic(BaseModel):
     code: str = Field(description="8 digits")
     display: str = Field(description="grouped for reading, e.g. 4821-5093")
     state: CodeState = Field(description="effective state: an issued code past expiry is expired")
+    population_group: str | None = None
     service: str
     worker_id: int | None
     clinic_id: int | None = Field(description="suggested clinic")
@@ -275,11 +279,19 @@ class StatsPage(Page[StatsRow]):
 class Indicators(BaseModel):
     date_from: date = Field(serialization_alias="from")
     date_to: date = Field(serialization_alias="to")
-    people_reached: int
+    people_reached: int = Field(description="workers' REACH reports")
     condoms_distributed: int
-    people_referred: int = Field(description="codes issued in the period (voided ones excepted)")
-    referred_to_vct: int
-    went_to_vct: int = Field(description="VCT codes redeemed in the period")
+    group_meetings: int = Field(description="workers' MEET reports")
+    group_meeting_participants: int
+    people_referred: int = Field(
+        description="distinct people among the codes issued in the period (a phone is one person, "
+        "a code without a phone one person; voided codes excepted)"
+    )
+    codes_issued: int = Field(description="codes issued in the period (voided ones excepted)")
+    referred_to_vct: int = Field(description="distinct people referred to VCT")
+    went_to_vct: int = Field(description="distinct people whose VCT code was redeemed in the period")
+    referred_to_mmt: int
+    went_to_mmt: int
     redeemed: int = Field(description="codes of any service redeemed in the period")
     opt_outs: int
 
@@ -371,3 +383,33 @@ class ApiKeyPublic(BaseModel):
 
 class ApiKeyCreated(ApiKeyPublic):
     key: str = Field(description="the plain key: shown only in this answer, store it now")
+
+
+class ReportRowPublic(BaseModel):
+    district: str = Field(description="the site's district; for outreach, the worker's")
+    site: str = Field(description="the clinic's name; empty for outreach and codes without a clinic")
+    clinic_id: int | None
+    population_group: str | None = Field(description="in `groups` only: the referral's population group")
+    people_reached: int
+    condoms_distributed: int
+    group_meetings: int
+    group_meeting_participants: int
+    people_referred: int
+    codes_issued: int
+    referred_to_vct: int
+    went_to_vct: int
+    referred_to_mmt: int
+    went_to_mmt: int
+    redeemed: int
+    opt_outs: int
+    redemption_rate: float | None = Field(description="codes issued in the month and redeemed, over issued")
+    median_days_to_redeem: float | None
+
+
+class MonthlyReportPublic(BaseModel):
+    month: str
+    date_from: date = Field(serialization_alias="from")
+    date_to: date = Field(serialization_alias="to")
+    rows: list[ReportRowPublic] = Field(description="per district and site")
+    total: ReportRowPublic = Field(description="the whole month: unique counts over all rows, not their sum")
+    groups: list[ReportRowPublic] = Field(description="per population group, when referrals carry one")

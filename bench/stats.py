@@ -1,11 +1,13 @@
-"""Benchmark: redemption statistics and indicators on 1,000,000 codes.
+"""Benchmark: redemption statistics, indicators and the monthly report on 1,000,000 codes.
 
 Creates a scratch PostgreSQL database, migrates it, bulk-loads (server side,
 generate_series) 1,000,000 codes over one year from 500 workers, ~60 % of
-them redeemed at 40 clinics in 10 districts, a year of REACH reports and
-50,000 people (10 % opted out), then times every grouped statistic and the
-indicators through the same domain functions the API calls, and drops the
-database.
+them redeemed at 40 clinics in 10 districts (70 % with a client phone, from
+300,000 people, so people repeat), a year of REACH reports and 50,000
+people (10 % opted out), then times every grouped statistic, the
+indicators and the monthly report through the same domain functions the
+API calls, each beside a baseline (an indexed count of the period's codes)
+in the same run, and drops the database.
 
     .venv/bin/python bench/stats.py [--codes 1000000] [--runs 5] [--explain] [--keep]
 
@@ -31,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.db import make_engine, session_factory  # noqa: E402
 from app.demo import load_demo  # noqa: E402
-from app.domain import stats  # noqa: E402
+from app.domain import reports, stats  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 
 ADMIN_URL = os.environ.get("HEN_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -55,7 +57,7 @@ LOAD = [
                (SELECT min(id) FROM service) + (i % 4),
                (SELECT min(id) FROM worker) + ((i * 7919) % {workers}),
                CASE WHEN i % 3 = 0 THEN (SELECT min(id) FROM clinic) + (i % {clinics}) END,
-               NULL,
+               CASE WHEN i % 10 < 7 THEN '+8497' || lpad(((i * 48271) % 300000)::text, 7, '0') END,
                CASE WHEN (i * 37) % 100 < 60 THEN 'redeemed' WHEN (i * 37) % 100 < 62 THEN 'voided' ELSE 'issued' END,
                'sms',
                t, t + interval '30 days',
@@ -154,10 +156,36 @@ def main() -> None:
             for start, end in ((date(2025, 1, 1), date(2025, 12, 31)), (date(2025, 6, 1), date(2025, 6, 30))):
 
                 def ind(start=start, end=end):
-                    return stats.indicators(session, date_from=start, date_to=end, tz=TZ)
+                    return reports.figures(session, date_from=start, date_to=end, tz=TZ)
 
                 median, worst = timed(ind, args.runs)
                 results.append((f"indicators {start}..{end}", median, worst, "-"))
+
+                def baseline(start=start, end=end):
+                    lo, hi = stats.period_bounds(start, end, TZ)
+                    return session.execute(
+                        text("SELECT count(*) FROM referral_code WHERE issued_at >= :lo AND issued_at < :hi"),
+                        {"lo": lo, "hi": hi},
+                    ).scalar_one()
+
+                median, worst = timed(baseline, args.runs)
+                results.append((f"baseline: count the codes {start}..{end}", median, worst, baseline()))
+            for month in ("2025-06", "2025-12"):
+
+                def monthly(month=month):
+                    return reports.monthly_report(session, month=month, tz=TZ)
+
+                median, worst = timed(monthly, args.runs)
+                results.append((f"monthly report {month}", median, worst, len(monthly().lines)))
+            for by in ("site", "district"):
+
+                def year(by=by):
+                    return reports.figures(
+                        session, date_from=date(2025, 1, 1), date_to=date(2025, 12, 31), tz=TZ, by=by
+                    )
+
+                median, worst = timed(year, args.runs)
+                results.append((f"report rows by {by}, the whole year", median, worst, len(year())))
         for label, median, worst, groups in results:
             flag = "" if worst < 1.0 else "  OVER 1 s"
             print(f"{label:<44} {median * 1000:>7.0f}ms {worst * 1000:>7.0f}ms  {groups}{flag}")

@@ -41,6 +41,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "REF": ("REF", "GT"),
     "VOID": ("VOID", "HUYMA"),
     "REACH": ("REACH", "TIEPCAN"),
+    "MEET": ("MEET", "NHOM", "HOPNHOM"),
     "STATS": ("STATS", "TK"),
     "RED": ("RED", "XN"),
 }

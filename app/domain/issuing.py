@@ -38,7 +38,7 @@ from app.domain.code_text import (
     state_error,
     valid_until_text,
 )
-from app.domain.errors import ClinicInactive, NotFound, NotMobile, NotOffered, WorkerInactive
+from app.domain.errors import ClinicInactive, DomainError, NotFound, NotMobile, NotOffered, WorkerInactive
 from app.domain.message_log import queue_rendered
 from app.domain.people import language_of
 from app.domain.phones import is_mobile, mask_phone, normalize_phone
@@ -108,15 +108,19 @@ def refer(
     channel: Channel,
     actor: str,
     new: bool = False,
+    population_group: str | None = None,
 ) -> Issued:
     """A code for `service` (its code, any case), by `worker`, optionally
     for a client phone (normalised) and a suggested clinic: the client's
     valid code for the service resent, or (none, or `new`) a new code.
     A new code's client SMS is queued (outbox enforces opt-out) and its
     expiry nudge scheduled. Raises UnknownService, InvalidPhone,
-    WorkerInactive, NotFound / ClinicInactive (clinic), NotOffered, all
-    checked before anything is written."""
+    WorkerInactive, NotFound / ClinicInactive (clinic), NotOffered,
+    UnknownPopulationGroup, all checked before anything is written.
+    `population_group`: a tag of the settings' POPULATION_GROUPS, kept on
+    a new code (a resent code keeps its own)."""
     svc = find_service(session, service)
+    group = _population_group(settings, population_group)
     if worker is not None and not worker.active:
         raise WorkerInactive("this worker is not active")
     phone = normalize_phone(client_phone, settings.default_region) if client_phone else None
@@ -139,6 +143,7 @@ def refer(
         _resend(session, settings, valid[0], svc, worker, channel, actor)
         return Issued(valid[0], resent=True)
     row = _insert_code(session, svc, worker, phone, clinic, channel, now, settings.tz)
+    row.population_group = group
     for old in valid:
         void_issued(session, old, actor=actor, now=now, replaced_by=row.id)
     audit.record(
@@ -152,12 +157,30 @@ def refer(
         clinic_id=row.clinic_id,
         channel=str(channel),
         client=bool(phone),
+        population_group=group,
         replaces=[old.id for old in valid] or None,
     )
     if phone:
         _queue_client_sms(session, settings, row, svc, clinic)
     reminders.schedule_code_expiry_nudge(session, settings, row)
     return Issued(row, replaced=tuple(valid))
+
+
+class UnknownPopulationGroup(DomainError):
+    key = "codes.unknown_group"
+    status = 422
+
+
+def _population_group(settings: Settings, tag: str | None) -> str | None:
+    if not tag:
+        return None
+    groups = settings.population_group_labels
+    if tag.strip().upper() not in groups:
+        raise UnknownPopulationGroup(
+            f"unknown population group {tag[:16]!r}: use one of {', '.join(groups) or 'none configured'}",
+            groups=" ".join(groups),
+        )
+    return tag.strip().upper()
 
 
 def _resend(session, settings, row: ReferralCode, svc: Service, worker, channel, actor) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from app import clock
@@ -21,12 +22,14 @@ from app.domain.phones import mask_phone, try_normalize_phone
 from app.domain.stats import period_bounds
 from app.models import (
     AuditLog,
+    Clinic,
     CodeState,
     Message,
     Redemption,
     ReferralCode,
     Reminder,
     Service,
+    Worker,
 )
 
 EXPORT_BATCH = 1000
@@ -46,6 +49,49 @@ class RedemptionRow:
     redemption: Redemption
     code: ReferralCode
     service: str
+
+
+@dataclass(frozen=True)
+class ExportNames:
+    """What a spreadsheet shows beside the ids: internal (staff-facing) names
+    and the code's district."""
+
+    service_name: str
+    clinic_name: str | None  # the clinic referred to
+    redeemed_clinic_name: str | None
+    worker_name: str | None
+    district: str | None
+
+
+@dataclass(frozen=True)
+class CodeExportRow(CodeRow):
+    names: ExportNames
+
+
+@dataclass(frozen=True)
+class RedemptionExportRow(RedemptionRow):
+    names: ExportNames
+
+
+def _with_names(stmt):
+    """`stmt` (codes joined with their service and, outer or inner, their
+    redemption) with the ExportNames columns added, by outer joins on the
+    small tables. The district is the redeeming clinic's, else the referred
+    clinic's, else the worker's (as in `stats`)."""
+    referred = aliased(Clinic, name="referred_clinic")
+    redeemed = aliased(Clinic, name="redeemed_clinic")
+    return (
+        stmt.add_columns(
+            Service.name,
+            referred.name,
+            redeemed.name,
+            Worker.name,
+            sa.func.coalesce(redeemed.district, referred.district, Worker.district),
+        )
+        .outerjoin(referred, referred.id == ReferralCode.clinic_id)
+        .outerjoin(redeemed, redeemed.id == Redemption.clinic_id)
+        .outerjoin(Worker, Worker.id == ReferralCode.worker_id)
+    )
 
 
 def _count(session: Session, stmt) -> int:
@@ -110,15 +156,19 @@ def code_row(session: Session, code: ReferralCode) -> CodeRow:
     return CodeRow(code, service.code if service else "", redemption)
 
 
-def codes_export(*, tz: ZoneInfo, **filters: Any) -> Callable[[Session], Iterator[CodeRow]]:
+def codes_export(*, tz: ZoneInfo, **filters: Any) -> Callable[[Session], Iterator[CodeExportRow]]:
     """Check the filters now (raises like `list_codes`); the returned
-    function yields every matching code, oldest first, fetched EXPORT_BATCH
-    at a time (a server-side cursor on PostgreSQL)."""
-    stmt = _codes_query(tz=tz, **filters).order_by(ReferralCode.id).execution_options(yield_per=EXPORT_BATCH)
+    function yields every matching code with its names, oldest first,
+    fetched EXPORT_BATCH at a time (a server-side cursor on PostgreSQL)."""
+    stmt = (
+        _with_names(_codes_query(tz=tz, **filters))
+        .order_by(ReferralCode.id)
+        .execution_options(yield_per=EXPORT_BATCH)
+    )
 
-    def rows(session: Session) -> Iterator[CodeRow]:
-        for c, s, r in session.exec(stmt):
-            yield CodeRow(c, s, r)
+    def rows(session: Session) -> Iterator[CodeExportRow]:
+        for c, s, r, *names in session.exec(stmt):
+            yield CodeExportRow(c, s, r, ExportNames(*names))
 
     return rows
 
@@ -163,15 +213,17 @@ def redemption_row(session: Session, redemption: Redemption) -> RedemptionRow:
     return RedemptionRow(redemption, code, service.code if service else "")
 
 
-def redemptions_export(*, tz: ZoneInfo, **filters: Any) -> Callable[[Session], Iterator[RedemptionRow]]:
+def redemptions_export(*, tz: ZoneInfo, **filters: Any) -> Callable[[Session], Iterator[RedemptionExportRow]]:
     """Like `codes_export`, for redemptions."""
     stmt = (
-        _redemptions_query(tz=tz, **filters).order_by(Redemption.id).execution_options(yield_per=EXPORT_BATCH)
+        _with_names(_redemptions_query(tz=tz, **filters))
+        .order_by(Redemption.id)
+        .execution_options(yield_per=EXPORT_BATCH)
     )
 
-    def rows(session: Session) -> Iterator[RedemptionRow]:
-        for r, c, s in session.exec(stmt):
-            yield RedemptionRow(r, c, s)
+    def rows(session: Session) -> Iterator[RedemptionExportRow]:
+        for r, c, s, *names in session.exec(stmt):
+            yield RedemptionExportRow(r, c, s, ExportNames(*names))
 
     return rows
 

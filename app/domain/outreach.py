@@ -17,14 +17,20 @@ from sqlmodel import Session, select
 from app import clock
 from app.domain import audit
 from app.domain.errors import DomainError
-from app.models import OutreachReport, Redemption, ReferralCode, Worker
+from app.models import GroupMeeting, OutreachReport, Redemption, ReferralCode, Worker
 
 MAX_REACH_PEOPLE = 10_000  # in one REACH
 MAX_REACH_CONDOMS = 100_000  # in one REACH
+MAX_MEETING_PARTICIPANTS = 500  # in one group meeting
 
 
 class InvalidCount(DomainError):
     key = "codes.bad_count"
+    status = 422
+
+
+class InvalidParticipants(DomainError):
+    key = "codes.bad_participants"
     status = 422
 
 
@@ -157,3 +163,36 @@ def _day_report(session: Session, worker: Worker, day: date) -> OutreachReport:
     ).one()
     session.refresh(report)
     return report
+
+
+def record_meeting(session: Session, worker: Worker, participants: int, day: date) -> GroupMeeting:
+    """One group meeting `worker` held on `day`, with its attendance (each
+    MEET is a meeting of its own). Raises InvalidParticipants unless 1 to
+    MAX_MEETING_PARTICIPANTS."""
+    if not isinstance(participants, int) or not 1 <= participants <= MAX_MEETING_PARTICIPANTS:
+        raise InvalidParticipants("participants out of range", most=MAX_MEETING_PARTICIPANTS)
+    meeting = GroupMeeting(
+        worker_id=worker.id, meeting_date=day, participants=participants, created_at=clock.now()
+    )
+    session.add(meeting)
+    session.flush()
+    audit.record(
+        session,
+        audit.phone_actor(worker.phone),
+        "outreach.meeting",
+        "group_meeting",
+        meeting.id,
+        day=day.isoformat(),
+        participants=participants,
+    )
+    return meeting
+
+
+def meetings_on(session: Session, worker: Worker, day: date) -> tuple[int, int]:
+    """(meetings, participants) `worker` reported for `day`."""
+    count, people = session.exec(
+        select(func.count(), func.coalesce(func.sum(GroupMeeting.participants), 0)).where(
+            GroupMeeting.worker_id == worker.id, GroupMeeting.meeting_date == day
+        )
+    ).one()
+    return int(count), int(people)

@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, select
 
 from app.domain.errors import DomainError
-from app.models import Clinic, CodeState, OutreachReport, Person, ReferralCode, Service, UTCDateTime, Worker
+from app.models import Clinic, CodeState, ReferralCode, Service, UTCDateTime, Worker
 
 GroupBy = Literal["worker", "clinic", "service", "district", "month"]
 GROUPS: tuple[str, ...] = ("worker", "clinic", "service", "district", "month")
@@ -55,19 +55,6 @@ class GroupStats:
     redeemed: int
     redemption_rate: float | None
     median_days_to_redeem: float | None
-
-
-@dataclass(frozen=True)
-class IndicatorFigures:
-    date_from: date
-    date_to: date
-    people_reached: int
-    condoms_distributed: int
-    people_referred: int
-    referred_to_vct: int
-    went_to_vct: int
-    redeemed: int
-    opt_outs: int
 
 
 def period_bounds(
@@ -129,7 +116,7 @@ def _month_expr(dialect: str, starts: list[datetime]):
 
 
 # where a code belongs: the clinic that redeemed it, else the one it was referred to
-_CLINIC = sa.func.coalesce(code_t.c.redeemed_clinic_id, code_t.c.clinic_id)
+CODE_CLINIC = sa.func.coalesce(code_t.c.redeemed_clinic_id, code_t.c.clinic_id)
 
 
 def _group_key(group_by: str, dialect: str, months: list[datetime]):
@@ -139,7 +126,7 @@ def _group_key(group_by: str, dialect: str, months: list[datetime]):
     if group_by == "service":
         return code_t.c.service_id, False
     if group_by == "clinic":
-        return _CLINIC, False
+        return CODE_CLINIC, False
     if group_by == "district":
         return sa.func.coalesce(clinic_t.c.district, worker_t.c.district), True
     if group_by == "month":
@@ -155,14 +142,14 @@ def grouping(session: Session, group_by: str, tz: ZoneInfo, start, end):
     return key, joins, [label for label, _ in months]
 
 
-def _cohort(columns, *, joins_people: bool, start, end):
+def cohort(columns, *, joins_people: bool, start, end):
     """SELECT columns over the codes issued in [start, end), voided ones
     excepted. One table: the redemption's time and clinic are copied onto
     the code (`redeemed_at`, `redeemed_clinic_id`, see migration 0002), so
     a million codes need no join with their redemptions."""
     source = code_t
     if joins_people:  # small tables: hash joins
-        source = source.outerjoin(clinic_t, clinic_t.c.id == _CLINIC).outerjoin(
+        source = source.outerjoin(clinic_t, clinic_t.c.id == CODE_CLINIC).outerjoin(
             worker_t, worker_t.c.id == code_t.c.worker_id
         )
     stmt = sa.select(*columns).select_from(source).where(code_t.c.state != CodeState.voided.value)
@@ -173,7 +160,7 @@ def _cohort(columns, *, joins_people: bool, start, end):
     return stmt
 
 
-def _as_days(value) -> float | None:
+def as_days(value) -> float | None:
     if value is None:
         return None
     if isinstance(value, timedelta):
@@ -201,11 +188,11 @@ def redemption_stats(
         for setting in PG_SETTINGS:
             session.execute(sa.text(f"SET LOCAL {setting}"))
         stmt = pg_statement(key, joins, start, end, len(months))
-        rows = {k: (issued, redeemed or 0, _as_days(m)) for k, issued, redeemed, m in session.execute(stmt)}
+        rows = {k: (issued, redeemed or 0, as_days(m)) for k, issued, redeemed, m in session.execute(stmt)}
     else:
         counts = [key.label("key"), sa.func.count(), sa.func.count(code_t.c.redeemed_at)]
-        stmt = _cohort(counts, joins_people=joins, start=start, end=end).group_by(key)
-        medians = _sqlite_medians(session, key, joins, start, end)
+        stmt = cohort(counts, joins_people=joins, start=start, end=end).group_by(key)
+        medians = sqlite_medians(session, key, joins, start, end)
         rows = {k: (issued, redeemed, medians.get(k)) for k, issued, redeemed in session.execute(stmt)}
     if months:  # month index -> "YYYY-MM"
         rows = {months[k - 1]: figures for k, figures in rows.items()}
@@ -262,7 +249,7 @@ def pg_statement(key, joins: bool, start, end, months: int = 0):
         index = sa.func.generate_series(1, count).table_valued("i").render_derived(name="month")
         key, month_key = index.c.i, key
     columns = [key.label("key"), sa.func.count().label("issued"), waits]
-    g = _cohort(columns, joins_people=joins, start=start, end=end)
+    g = cohort(columns, joins_people=joins, start=start, end=end)
     if index is not None:
         g = g.join(index, index.c.i == month_key)
     g = g.group_by(key).subquery("g")
@@ -271,12 +258,12 @@ def pg_statement(key, joins: bool, start, end, months: int = 0):
     return sa.select(g.c.key, g.c.issued, sa.func.cardinality(g.c.waits), median)
 
 
-def _sqlite_medians(session: Session, key, joins: bool, start, end) -> dict:
+def sqlite_medians(session: Session, key, joins: bool, start, end) -> dict:
     """Median days to redeem per key, with window functions: the middle row
     (or the mean of the two middle rows) of each group's redeemed codes."""
     days = sa.func.julianday(code_t.c.redeemed_at) - sa.func.julianday(code_t.c.issued_at)
     ranked = (
-        _cohort(
+        cohort(
             [
                 key.label("key"),
                 days.label("days"),
@@ -310,58 +297,3 @@ def _labels(session: Session, group_by: str, keys: list) -> dict:
         rows = session.exec(select(Service.id, Service.code, Service.name).where(Service.id.in_(keys)))  # type: ignore[union-attr]
         return {i: (code, name) for i, code, name in rows}
     return {k: (str(k), str(k)) for k in keys}
-
-
-def indicators(session: Session, *, date_from: date, date_to: date, tz: ZoneInfo) -> IndicatorFigures:
-    """What the program reports for a period (local dates, both included):
-    people reached and condoms (workers' REACH reports), people referred
-    (codes issued), referred to VCT, went to VCT (VCT codes redeemed in the
-    period), all redemptions in the period, and opt-outs."""
-    start, end = period_bounds(date_from, date_to, tz)
-    assert start is not None and end is not None
-    lo, hi = start, end
-
-    reach = session.execute(
-        sa.select(
-            sa.func.coalesce(sa.func.sum(OutreachReport.people_reached), 0),
-            sa.func.coalesce(sa.func.sum(OutreachReport.condoms), 0),
-        ).where(OutreachReport.report_date >= date_from, OutreachReport.report_date <= date_to)
-    ).one()
-
-    # per service, without joining: the VCT row is picked out afterwards
-    vct_id = session.execute(sa.select(service_t.c.id).where(service_t.c.code == VCT)).scalar()
-    issued = dict(
-        session.execute(
-            sa.select(code_t.c.service_id, sa.func.count())
-            .where(
-                code_t.c.issued_at >= lo, code_t.c.issued_at < hi, code_t.c.state != CodeState.voided.value
-            )
-            .group_by(code_t.c.service_id)
-        ).all()
-    )
-    redeemed = dict(
-        session.execute(
-            sa.select(code_t.c.service_id, sa.func.count())
-            .where(code_t.c.redeemed_at >= lo, code_t.c.redeemed_at < hi)
-            .group_by(code_t.c.service_id)
-        ).all()
-    )
-
-    person_t = Person.__table__  # type: ignore[attr-defined]
-    opt_outs = session.execute(
-        sa.select(sa.func.count()).where(
-            person_t.c.opted_out == sa.true(), person_t.c.opted_out_at >= lo, person_t.c.opted_out_at < hi
-        )
-    ).scalar_one()
-
-    return IndicatorFigures(
-        date_from=date_from,
-        date_to=date_to,
-        people_reached=int(reach[0]),
-        condoms_distributed=int(reach[1]),
-        people_referred=sum(issued.values()),
-        referred_to_vct=issued.get(vct_id, 0),
-        went_to_vct=redeemed.get(vct_id, 0),
-        redeemed=sum(redeemed.values()),
-        opt_outs=int(opt_outs),
-    )

@@ -14,6 +14,7 @@ from app.routes import (
     messages,
     redemptions,
     reminders,
+    reports,
     services,
     stats,
     workers,
@@ -24,6 +25,8 @@ router = APIRouter(
     prefix="/api/v1", responses=API_ERRORS, dependencies=[Depends(reject_repeated_query_parameters)]
 )
 
-MODULES = (services, clinics, workers, codes, redemptions, stats, reminders, messages, export, audit, apikeys)
+MODULES = (
+    services, clinics, workers, codes, redemptions, stats, reports, reminders, messages, export, audit, apikeys,
+)  # fmt: skip
 for module in MODULES:
     router.include_router(module.router)

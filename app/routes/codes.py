@@ -51,6 +51,7 @@ def code_public(row: listings.CodeRow, *, full_phone: bool) -> CodePublic:
         code=c.code,
         display=code_text.format_code(c.code),
         state=code_text.effective_state(c, clock.now()),
+        population_group=c.population_group,
         service=row.service,
         worker_id=c.worker_id,
         clinic_id=c.clinic_id,
@@ -139,6 +140,7 @@ def issue_code(
         clinic_id=body.clinic_id,
         channel=Channel.api,
         actor=actor_of(key),
+        population_group=body.population_group,
     )
     session.commit()
     if issued.resent:

@@ -1,14 +1,12 @@
 """CSV exports: `GET /export/codes.csv`, `GET /export/redemptions.csv`.
 
-UTF-8 with a header row, streamed: rows are fetched in batches (a
-server-side cursor on PostgreSQL) by a session of their own that lives as
-long as the response body, so nothing is loaded whole in memory."""
+For a spreadsheet as much as for an integration: the ids and UTC instants
+integrations read, and beside them the staff-facing names, the code's
+district and the program's local times. Written by `csv_stream` (BOM,
+header, CRLF), streamed from batches of rows that join the names in SQL."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Callable, Iterable, Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -17,54 +15,34 @@ from fastapi.responses import StreamingResponse
 from app.domain import listings
 from app.models import CodeState
 from app.routes.codes import code_public, redemption_public
+from app.routes.csv_stream import CSV_RESPONSE, csv_response, local_time
 from app.routes.deps import MAX_ID, AnyKey, ReaderKey, SettingsDep, clinic_scope, sees_phones
 from app.schemas import IsoDate
 
 router = APIRouter(prefix="/export", tags=["export"])
 
 CODE_COLUMNS = [
-    "code", "display", "state", "service", "worker_id", "clinic_id", "client_phone", "channel",
-    "issued_at", "expires_at", "voided_at", "redeemed_at", "redeemed_clinic_id",
+    "code", "display", "state", "service", "service_name", "worker_id", "worker_name",
+    "clinic_id", "clinic_name", "client_phone", "channel", "population_group",
+    "issued_at", "issued_local", "expires_at", "expires_local", "voided_at", "voided_local",
+    "redeemed_at", "redeemed_local", "redeemed_clinic_id", "redeemed_clinic_name", "district",
 ]  # fmt: skip
 REDEMPTION_COLUMNS = [
-    "id", "code", "display", "service", "clinic_id", "worker_id", "issued_at", "redeemed_at", "channel", "actor",
+    "id", "code", "display", "service", "service_name", "clinic_id", "clinic_name",
+    "referred_clinic_id", "referred_clinic_name", "worker_id", "worker_name", "district", "population_group",
+    "issued_at", "issued_local", "redeemed_at", "redeemed_local", "channel", "actor",
 ]  # fmt: skip
-CSV_RESPONSE = {
-    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "CSV, UTF-8, header row"}
-}
-
-
-def _csv_lines(columns: list[str], rows: Iterable[dict]) -> Iterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\r\n")
-    writer.writeheader()
-    for count, row in enumerate(rows, start=1):
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-        if count % 500 == 0:
-            yield buffer.getvalue().encode("utf-8")
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode("utf-8")
-
-
-def _stream(request: Request, filename: str, columns: list[str], rows: Callable[..., Iterable[dict]]):
-    factory = request.app.state.session_factory
-
-    def body() -> Iterator[bytes]:
-        with factory() as session:
-            yield from _csv_lines(columns, rows(session))
-
-    return StreamingResponse(
-        body(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+NAMES_NOTE = (
+    " Beside the ids: internal names of service, clinics and worker, the code's district (the "
+    "redeeming clinic's, else the referred clinic's, else the worker's) and `*_local` times in "
+    "the program's time zone. UTF-8 with a byte-order mark."
+)
 
 
 @router.get(
     "/codes.csv",
     summary="Export codes as CSV",
-    description="Same filters as `GET /codes`; client phones masked unless admin.",
+    description="Same filters as `GET /codes`; client phones masked unless admin." + NAMES_NOTE,
     response_class=StreamingResponse,
     responses=CSV_RESPONSE,
 )
@@ -86,18 +64,32 @@ def export_codes(
     )  # fmt: skip
 
     codes = listings.codes_export(tz=settings.tz, **filters)
+    tz = settings.tz
 
     def rows(session):
         for row in codes(session):
-            yield code_public(row, full_phone=full_phone).model_dump(mode="json")
+            c, names = row.code, row.names
+            public = code_public(row, full_phone=full_phone)
+            yield public.model_dump(mode="json") | {
+                "service_name": names.service_name,
+                "worker_name": names.worker_name,
+                "clinic_name": names.clinic_name,
+                "population_group": c.population_group,
+                "issued_local": local_time(c.issued_at, tz),
+                "expires_local": local_time(c.expires_at, tz),
+                "voided_local": local_time(c.voided_at, tz),
+                "redeemed_local": local_time(public.redeemed_at, tz),
+                "redeemed_clinic_name": names.redeemed_clinic_name,
+                "district": names.district,
+            }
 
-    return _stream(request, "codes.csv", CODE_COLUMNS, rows)
+    return csv_response(request, "codes.csv", CODE_COLUMNS, rows)
 
 
 @router.get(
     "/redemptions.csv",
     summary="Export redemptions as CSV",
-    description="Same filters as `GET /redemptions`; a clinic key gets its own clinic's only.",
+    description="Same filters as `GET /redemptions`; a clinic key gets its own clinic's only." + NAMES_NOTE,
     response_class=StreamingResponse,
     responses=CSV_RESPONSE,
 )
@@ -117,9 +109,21 @@ def export_redemptions(
     )  # fmt: skip
 
     redemptions = listings.redemptions_export(tz=settings.tz, **filters)
+    tz = settings.tz
 
     def rows(session):
         for row in redemptions(session):
-            yield redemption_public(row).model_dump(mode="json")
+            r, c, names = row.redemption, row.code, row.names
+            yield redemption_public(row).model_dump(mode="json") | {
+                "service_name": names.service_name,
+                "clinic_name": names.redeemed_clinic_name,
+                "referred_clinic_id": c.clinic_id,
+                "referred_clinic_name": names.clinic_name,
+                "worker_name": names.worker_name,
+                "district": names.district,
+                "population_group": c.population_group,
+                "issued_local": local_time(c.issued_at, tz),
+                "redeemed_local": local_time(r.redeemed_at, tz),
+            }
 
-    return _stream(request, "redemptions.csv", REDEMPTION_COLUMNS, rows)
+    return csv_response(request, "redemptions.csv", REDEMPTION_COLUMNS, rows)

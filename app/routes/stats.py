@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.domain import stats
+from app.domain import reports, stats
 from app.routes.deps import PagingDep, ReaderKey, SessionDep, SettingsDep
 from app.schemas import GroupBy, Indicators, IsoDate, StatsPage, StatsRow
 
@@ -59,8 +59,9 @@ def redemption_stats(
     "/indicators",
     summary="Program indicators for a period",
     description=(
-        "People reached and condoms distributed (workers' REACH reports), people referred (codes issued), "
-        "referred to VCT, went to VCT (VCT codes redeemed in the period), redemptions and opt-outs."
+        "People, not codes: a client phone is one person, a code without a phone one person, each "
+        "unique count taken over the whole period. The same figures as the monthly report and the "
+        "DHIS2 export (the rules: README, Reports)."
     ),
     response_model=Indicators,
 )
@@ -71,5 +72,5 @@ def indicators(
     date_from: Annotated[IsoDate, Query(alias="from", description="first local day (YYYY-MM-DD), included")],
     date_to: Annotated[IsoDate, Query(alias="to", description="last local day (YYYY-MM-DD), included")],
 ):
-    figures = stats.indicators(session, date_from=date_from, date_to=date_to, tz=settings.tz)
-    return Indicators.model_validate(figures, from_attributes=True)
+    [total] = reports.figures(session, date_from=date_from, date_to=date_to, tz=settings.tz)
+    return Indicators(date_from=date_from, date_to=date_to, **total.figures)

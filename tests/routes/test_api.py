@@ -45,6 +45,8 @@ ALLOWED = {
     ("GET", "/export/codes.csv"): R,
     ("GET", "/export/redemptions.csv"): ANY,
     ("GET", "/audit"): A,
+    ("GET", "/reports/monthly"): R,
+    ("GET", "/reports/monthly.csv"): R,
     ("GET", "/api-keys"): A,
     ("POST", "/api-keys"): A,
     ("POST", "/api-keys/{key_id}/revoke"): A,
@@ -60,7 +62,11 @@ PATH_VALUES = {
     "code": "0000-0000",
     "key_id": "999999",
 }
-QUERY = {("GET", "/indicators"): {"from": "2026-01-01", "to": "2026-01-31"}}
+QUERY = {
+    ("GET", "/indicators"): {"from": "2026-01-01", "to": "2026-01-31"},
+    ("GET", "/reports/monthly"): {"month": "2026-01"},
+    ("GET", "/reports/monthly.csv"): {"month": "2026-01"},
+}
 
 
 def api_routes(app):

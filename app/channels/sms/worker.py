@@ -75,6 +75,15 @@ def ref_words(args: str) -> list[str]:
     return [word for word in words if word]
 
 
+def take_population_group(words: list[str], groups: dict[str, str]) -> tuple[list[str], str | None]:
+    """(the words without it, the tag) of the first word after the service
+    that is a population group tag (`GT VCT 0912345678 BT`), any case."""
+    for i, word in enumerate(words[1:], 1):
+        if fold(word) in groups:
+            return words[:i] + words[i + 1 :], fold(word)
+    return words, None
+
+
 def ref(ctx: SmsContext) -> None:
     words = ref_words(ctx.args)
     if not words:
@@ -84,6 +93,7 @@ def ref(ctx: SmsContext) -> None:
     new = len(words) > 1 and fold(words[-1]) in new_code_words()
     if new:
         words = words[:-1]
+    words, group = take_population_group(words, ctx.settings.population_group_labels)
     try:
         phone, clinic_text = split_phone_and_clinic(words[1:], ctx.settings.default_region)
     except InvalidPhone:
@@ -100,6 +110,7 @@ def ref(ctx: SmsContext) -> None:
         channel=Channel.sms,
         actor=ctx.actor,
         new=new,
+        population_group=group,
     )
     row = issued.code
     until = code_text.local_valid_until(row, ctx.settings.tz).strftime(DATE_FORMAT)
@@ -127,9 +138,15 @@ def _count(word: str) -> int:
     return int(digits) if len(digits) <= _COUNT_DIGITS else 10**_COUNT_DIGITS
 
 
-def reach(ctx: SmsContext) -> None:
+def _negative(ctx: SmsContext) -> bool:
+    """A minus sign before a number in the SMS as typed (the keyword matcher
+    trims it from the arguments)."""
     typed = ctx.session.get(Message, ctx.inbound_id)
-    if _MINUS_NUMBER.search(typed.text if typed else ctx.args):
+    return bool(_MINUS_NUMBER.search(typed.text if typed else ctx.args))
+
+
+def reach(ctx: SmsContext) -> None:
+    if _negative(ctx):
         raise outreach.InvalidCount(
             "negative count", people=outreach.MAX_REACH_PEOPLE, condoms=outreach.MAX_REACH_CONDOMS
         )
@@ -150,6 +167,26 @@ def reach(ctx: SmsContext) -> None:
         )
 
 
+def meet(ctx: SmsContext) -> None:
+    """`MEET <participants>`: one group meeting held today."""
+    numbers = ctx.args.replace(",", " ").split()
+    if _negative(ctx):
+        raise outreach.InvalidParticipants("negative count", most=outreach.MAX_MEETING_PARTICIPANTS)
+    if len(numbers) != 1 or not (numbers[0].isascii() and numbers[0].isdigit()):
+        ctx.reply("codes.meet_usage")
+        return
+    day = ctx.today()
+    outreach.record_meeting(ctx.session, ctx.caller.worker, _count(numbers[0]), day)
+    meetings, people = outreach.meetings_on(ctx.session, ctx.caller.worker, day)
+    ctx.reply(
+        "codes.meet_done",
+        day=day.strftime(DATE_FORMAT),
+        participants=_count(numbers[0]),
+        meetings=meetings,
+        total=people,
+    )
+
+
 def stats(ctx: SmsContext) -> None:
     month = outreach.worker_month_stats(ctx.session, ctx.caller.worker, ctx.today(), tz=ctx.settings.tz)
     ctx.reply(
@@ -162,4 +199,4 @@ def stats(ctx: SmsContext) -> None:
     )
 
 
-HANDLERS: dict[str, Handler] = {"REF": ref, "VOID": void, "REACH": reach, "STATS": stats}
+HANDLERS: dict[str, Handler] = {"REF": ref, "VOID": void, "REACH": reach, "MEET": meet, "STATS": stats}

@@ -430,3 +430,36 @@ def test_the_resend_and_reach_replies_fit_two_segments_and_vi_ascii_one(language
 
 def test_every_catalogue_has_words_asking_for_a_new_code():
     assert {"MOI", "NEW"} <= new_code_words()
+
+
+# ---------------------------------------------------------------- MEET and population groups
+
+
+def test_meet_records_one_group_meeting_each_time(world):
+    from app.models import GroupMeeting
+
+    first = reply(world, DEMO_WORKER_PHONE, "NHOM 12")
+    assert first == sms_text("codes.meet_done", day="23/11/2026", participants=12, meetings=1, total=12)
+    assert reply(world, DEMO_WORKER_PHONE, "HOPNHOM 8") == sms_text(
+        "codes.meet_done", day="23/11/2026", participants=8, meetings=2, total=20
+    )
+    with session_of(world) as s:
+        assert sorted(m.participants for m in s.exec(select(GroupMeeting))) == [8, 12]
+
+
+@pytest.mark.parametrize("text", ["MEET", "MEET abc", "MEET 3 4", "MEET -5", "MEET 0", "MEET " + "9" * 5000])
+def test_meet_refuses_what_is_not_one_attendance(world, text):
+    from app.models import GroupMeeting
+
+    answer = reply(world, DEMO_WORKER_PHONE, text)
+    assert answer in (sms_text("codes.meet_usage"), sms_text("codes.bad_participants", most=500))
+    assert count_in(world, GroupMeeting) == 0
+
+
+def test_a_referral_may_carry_a_population_group_tag(world):
+    reply(world, DEMO_WORKER_PHONE, f"GT VCT {CLIENT_LOCAL} bt")
+    code = last_code(world)
+    assert code.population_group == "BT" and code.client_phone == CLIENT
+    # a word that is no tag is read as before (a clinic here)
+    reply(world, DEMO_WORKER_PHONE, "GT VCT 0912000777 Him Lam")
+    assert last_code(world).population_group is None and last_code(world).clinic_id is not None

@@ -1,4 +1,4 @@
-"""The `hen` command: db upgrade, demo, apikey, serve, dispatcher, simulate.
+"""The `hen` command: db upgrade, demo, apikey, serve, dispatcher, simulate, dhis2.
 
 Every failure a person can cause (bad configuration, database down, schema
 not migrated) ends with one line on stderr and a non-zero exit."""
@@ -22,6 +22,8 @@ db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 apikey_cli = typer.Typer(help="API keys for the admin API.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(apikey_cli, name="apikey")
+dhis2_cli = typer.Typer(help="The DHIS2 export (DHIS2_MAPPING, DHIS2_URL).", no_args_is_help=True)
+cli.add_typer(dhis2_cli, name="dhis2")
 
 
 def fail(message: str, code: int = 1):
@@ -168,6 +170,43 @@ def apikey_rotate(
         row, plain = rotate_api_key(session, key_id, actor="cli", expires_in_days=expires_in_days)
         typer.echo(f"key #{key_id} revoked; its successor #{row.id} '{row.name}' is shown only now:")
     typer.echo(plain)
+
+
+@dhis2_cli.command("push")
+@friendly_errors
+def dhis2_push(
+    period: Annotated[str, typer.Option(help="the month, YYYYMM as DHIS2 writes it, e.g. 202611")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="DHIS2 checks the import (dryRun=true) and saves nothing")
+    ] = False,
+) -> None:
+    """Send the month's figures to DHIS2 (POST /api/dataValueSets) and print
+    its import summary. DHIS2 checks the set first; a set with conflicts is
+    not imported. Exits non-zero on any conflict or failure."""
+    from app import dhis2_client
+    from app.domain import dhis2
+
+    s = settings()
+    try:
+        mapping = dhis2.load_mapping(s.dhis2_mapping) if s.dhis2_mapping else None
+        server = dhis2_client.server_of(s)
+        with session_scope(session_factory(ready_engine(s))) as session:
+            body = dhis2.data_value_set(session, mapping=mapping, period=period, tz=s.tz)
+    except (ConfigError, DomainError) as exc:
+        for line in str(exc).splitlines():  # one line per problem
+            typer.echo(f"hen: {line}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{len(body['dataValues'])} data values for {period}, data set {body['dataSet']}")
+    result = dhis2_client.push(server, body, dry_run=dry_run)
+    typer.echo("DHIS2 check (dryRun=true): " + "\n".join(result.check.lines()))
+    if not result.check.clean:
+        fail("DHIS2 reported conflicts in its check: nothing was imported")
+    if result.imported is None:
+        typer.echo("dry run: DHIS2 checked the import and saved nothing")
+        return
+    typer.echo("DHIS2 import: " + "\n".join(result.imported.lines()))
+    if not result.imported.clean:
+        fail("DHIS2 reported conflicts in the import: fix them and push again")
 
 
 @cli.command()

@@ -95,6 +95,13 @@ class Settings(BaseSettings):
         "BT=Partner,TCMT=People who inject,DC=Migrant", alias="POPULATION_GROUPS"
     )
 
+    # --- DHIS2 export (app.domain.dhis2, `hen dhis2 push`) ---
+    dhis2_mapping: str = Field("", alias="DHIS2_MAPPING")  # mapping file (JSON); empty = export off
+    dhis2_url: str = Field("", alias="DHIS2_URL")  # the server's base URL, e.g. https://dhis2.example.org
+    dhis2_username: str = Field("", alias="DHIS2_USERNAME")
+    dhis2_password: str = Field("", alias="DHIS2_PASSWORD")
+    dhis2_timeout_seconds: float = Field(60.0, alias="DHIS2_TIMEOUT_SECONDS", gt=0, le=600)
+
     # --- rules ---
     auto_reply_limit_per_hour: int = Field(5, alias="AUTO_REPLY_LIMIT_PER_HOUR", ge=1)
     wrong_code_limit_per_hour: int = Field(10, alias="WRONG_CODE_LIMIT_PER_HOUR", ge=1)
@@ -123,6 +130,13 @@ class Settings(BaseSettings):
     def _check_population_groups(cls, v: str) -> str:
         parse_population_groups(v)
         return v
+
+    @field_validator("dhis2_url")
+    @classmethod
+    def _check_dhis2_url(cls, v: str) -> str:
+        if v and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("expected the DHIS2 server's base URL, e.g. https://dhis2.example.org")
+        return v.rstrip("/")
 
     @field_validator("timezone")
     @classmethod

@@ -25,6 +25,7 @@ from app.db import (
     read_session_factory,
     session_factory,
 )
+from app.domain.dhis2 import load_mapping
 from app.domain.errors import DomainError
 from app.metrics import MetricsCache
 from app.routes import api, health, metrics
@@ -97,6 +98,8 @@ def create_app(
     settings: Settings | None = None, gateway: Gateway | None = None, engine: Engine | None = None
 ) -> FastAPI:
     settings = settings or get_settings()
+    # a malformed DHIS2 mapping stops start-up, one line per problem
+    dhis2_mapping = load_mapping(settings.dhis2_mapping) if settings.dhis2_mapping else None
     owns_engine = engine is None
     engine = engine or make_engine(settings.database_url, **engine_options(settings))
     factory = session_factory(engine)
@@ -124,6 +127,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.dhis2_mapping = dhis2_mapping
     app.state.engine = engine
     app.state.session_factory = factory
     app.state.read_session_factory = read_session_factory(engine)

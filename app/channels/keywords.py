@@ -122,6 +122,16 @@ def is_bare_code(text: str) -> bool:
     return len(digits) == CODE_LENGTH and all(c.isascii() for c in digits)
 
 
+def is_near_code(text: str) -> bool:
+    """Only digits (spaces, dashes, dots) of about a code's length: a code
+    with a digit missing or one too many still reads as a code."""
+    text = text.strip()
+    if not text or len(text) > 4 * CODE_LENGTH or not _CODE_CHARS.fullmatch(text):
+        return False
+    digits = [c for c in text if c.isdigit()]
+    return CODE_LENGTH - 2 <= len(digits) <= CODE_LENGTH + 2 and all(c.isascii() for c in digits)
+
+
 def parse_keyword(text: str | None) -> KeywordMatch:
     """The keyword of an inbound SMS and the text after it. Never raises."""
     raw = unicodedata.normalize("NFKC", text or "")
@@ -147,7 +157,7 @@ def parse_keyword(text: str | None) -> KeywordMatch:
         return KeywordMatch(_EXACT[first + second], rest(m.end(2)), first + second)
     if first in _EXACT:
         args = rest(m.end(1))
-        if first in CANCEL_WORDS and is_bare_code(args):
+        if first in CANCEL_WORDS and is_near_code(args):  # `HUY 7003-366`: the code, mistyped
             return KeywordMatch("VOID", args, first)
         return KeywordMatch(_EXACT[first], args, first)
     kw = _by_typo(first)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from app import clock
@@ -146,15 +147,19 @@ def book_appointment(
     ClinicClosed."""
     now = clock.now()
     row = bookable_code(session, code, clinic=clinic, now=now, actor=actor)
-    # one booking of a code at a time (PostgreSQL: the code's row locked until
-    # commit, and read again once locked), so a booking or a void made
-    # meanwhile is seen below, never left standing beside this one; SQLite
-    # has one writer anyway
-    row = session.exec(
-        select(ReferralCode)
+    # one booking of a code at a time: an UPDATE that changes nothing takes
+    # the code's row lock (PostgreSQL) or the database's write lock (SQLite,
+    # where SELECT ... FOR UPDATE locks nothing) until commit; the row is
+    # read again once locked, so a booking or a void made meanwhile is seen
+    # below, never left standing beside this one
+    session.exec(
+        update(ReferralCode)
         .where(ReferralCode.id == row.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        .values(id=ReferralCode.id)
+        .execution_options(synchronize_session=False)
+    )
+    row = session.exec(
+        select(ReferralCode).where(ReferralCode.id == row.id).execution_options(populate_existing=True)
     ).one()
     if effective_state(row, now) not in (CodeState.issued, CodeState.redeemed):
         raise state_error(row, now)

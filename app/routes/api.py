@@ -10,6 +10,7 @@ from app.routes import (
     audit,
     clinics,
     codes,
+    dhis2,
     export,
     messages,
     redemptions,
@@ -26,7 +27,8 @@ router = APIRouter(
 )
 
 MODULES = (
-    services, clinics, workers, codes, redemptions, stats, reports, reminders, messages, export, audit, apikeys,
+    services, clinics, workers, codes, redemptions, stats, reports, reminders, messages, export, dhis2,
+    audit, apikeys,
 )  # fmt: skip
 for module in MODULES:
     router.include_router(module.router)

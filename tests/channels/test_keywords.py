@@ -226,6 +226,11 @@ def test_huy_with_a_code_is_void_not_stop(text):
     assert "".join(ch for ch in match.args if ch.isdigit()) == "70033661"
 
 
-@pytest.mark.parametrize("text", ["HUY", "huy di", "HUY 123", "HUY tin nhan"])
+@pytest.mark.parametrize("text", ["HUY 7003-366", "HUY 7003-36612"])
+def test_huy_with_a_code_missing_or_adding_a_digit_is_still_void(text):
+    assert parse_keyword(text).keyword == "VOID"
+
+
+@pytest.mark.parametrize("text", ["HUY", "huy di", "HUY 123", "HUY tin nhan", "HUY 12345"])
 def test_huy_without_a_code_is_still_stop(text):
     assert parse_keyword(text).keyword == "STOP"

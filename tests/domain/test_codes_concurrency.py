@@ -134,7 +134,6 @@ def test_bookings_of_one_code_at_the_same_moment_leave_one_upcoming_appointment(
 ROUNDS = 12
 
 
-@pytest.mark.postgres_only
 def test_a_void_racing_a_booking_never_leaves_a_voided_code_booked(demo, settings, database_url):
     clinic_id = next(c.id for c in demo.exec(select(Clinic)) if c.display_name == "Phòng khám Him Lam")
     day = (clock.now().astimezone(settings.tz) + timedelta(days=3)).date()

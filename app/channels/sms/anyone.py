@@ -108,7 +108,8 @@ def code(ctx: SmsContext) -> None:
     that code again."""
     if not any(ch.isdigit() for ch in ctx.args):  # `MA`, `ma cua toi la gi`: no code typed
         if not _resend_codes(ctx):
-            ctx.reply("codes.code_usage")
+            # a client is told whom to ask; staff how to type a code
+            ctx.reply("sms.my_code_none" if ctx.caller.role is Role.client else "codes.code_usage")
         return
     if ctx.throttled():
         return

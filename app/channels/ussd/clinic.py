@@ -111,12 +111,14 @@ class RedeemCode(Prompt):
         code = typed_code(answer)
         if code is None:
             return Reask("ussd.bad_code")
-        if ctx.final:  # reads only: say now, not after the confirmation, why it cannot be redeemed
-            try:
-                redeemable_code(ctx, code)
-            except DomainError as exc:
-                row = code_row(ctx, code, exc)
-                return Act(functools.partial(refuse_code, ctx, "code.redeem", exc, code, row))
+        # checked on every step, replayed ones too: a code that cannot be
+        # redeemed ends the session here, counted and audited, and no later
+        # screen shows what it is
+        try:
+            redeemable_code(ctx, code)
+        except DomainError as exc:
+            row = code_row(ctx, code, exc)
+            return Act(functools.partial(refuse_code, ctx, "code.redeem", exc, code, row), on_replay=True)
         return Push(Frame("redeem_confirm", (code,)))
 
 
@@ -163,12 +165,12 @@ class BookCode(Prompt):
         code = typed_code(answer)
         if code is None:
             return Reask("ussd.bad_code")
-        if ctx.final:  # reads only: say now, not after date and time, why this code cannot be booked
-            try:
-                appointments.bookable_code(ctx.session, code, clinic=_staff_clinic(ctx))
-            except DomainError as exc:  # unknown, voided, expired, not offered here, no client phone
-                row = code_row(ctx, code, exc)
-                return Act(functools.partial(refuse_code, ctx, "code.attempt", exc, code, row))
+        # checked on every step, replayed ones too (see RedeemCode)
+        try:
+            appointments.bookable_code(ctx.session, code, clinic=_staff_clinic(ctx))
+        except DomainError as exc:  # unknown, voided, expired, not offered here, no client phone
+            row = code_row(ctx, code, exc)
+            return Act(functools.partial(refuse_code, ctx, "code.attempt", exc, code, row), on_replay=True)
         return Push(Frame("book_date", (code,)))
 
 

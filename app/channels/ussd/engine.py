@@ -155,7 +155,7 @@ def handle_ussd(
             stack.append(outcome.frame)
         elif isinstance(outcome, Reask):
             notice = outcome.notice
-        elif not final:  # the session ended at this answer: replay runs nothing
+        elif not final and not outcome.on_replay:  # the session ended at this answer: replay runs nothing
             return UssdReply(_end(ctx.t("ussd.session_over")), "session_over")
         elif not actions:
             return None

@@ -98,9 +98,12 @@ class Reask:
 @dataclass(frozen=True)
 class Act:
     """Ends the session; `run` (returning the END text) is called only on
-    the step that confirms it."""
+    the step that confirms it, or, with `on_replay`, also when an earlier
+    answer ends it on replay (a code refused: a path typed past a code that
+    cannot be used is still counted and audited, never a silent look-up)."""
 
     run: Callable[[], str]
+    on_replay: bool = False
 
 
 Outcome = Push | Reask | Act

@@ -46,6 +46,12 @@ def test_huy_and_a_code_cancels_the_code_and_does_not_opt_the_worker_out(world, 
     assert outbound(session, phone=DEMO_WORKER_PHONE)[-1].status == MessageStatus.sent
 
 
+def test_huy_and_a_code_with_a_digit_missing_asks_again_and_does_not_opt_out(world, session):
+    answer = reply(world, DEMO_WORKER_PHONE, "HUY 7003-366")
+    assert answer == render("codes.malformed", LANG)
+    assert not opted_out(session, DEMO_WORKER_PHONE)
+
+
 def test_huy_alone_still_stops_messages(world, session):
     assert reply(world, "+84987000111", "HUY") == render("sms.stop_confirm", LANG)
     assert opted_out(session, "+84987000111")

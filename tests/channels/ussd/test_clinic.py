@@ -61,8 +61,10 @@ def test_clinic_redeems_a_code_by_ussd_after_confirming_it(client, demo, setting
     assert redemption.channel == Channel.ussd
     # the worker is told
     assert any(code_text.format_code(code) in m.text for m in outbound(demo, phone=DEMO_WORKER_PHONE))
-    # the path replayed runs nothing again
-    assert dial(client, DEMO_CLINIC_PHONE, "1", code, "1", "1") == "END " + ussd_text("ussd.session_over")
+    # the path replayed runs nothing again: the code, now used, says so
+    replayed = dial(client, DEMO_CLINIC_PHONE, "1", code, "1", "1")
+    assert replayed == "END " + ussd_text("codes.already_redeemed", code=code_text.format_code(code))
+    assert len(demo.exec(select(Redemption)).all()) == 1
     # a second time: its own reason at the code, no confirmation, no second redemption
     again = dial(client, DEMO_CLINIC_PHONE, "1", code)
     assert again == "END " + ussd_text("codes.already_redeemed", code=code_text.format_code(code))
@@ -140,6 +142,17 @@ def test_a_wrong_code_in_any_clinic_screen_ends_the_attempt_counted_and_audited(
         before = len(_wrong_attempts(demo))
         dial(client, DEMO_CLINIC_PHONE, menu, *path)
         assert len(_wrong_attempts(demo)) <= before + 1
+
+
+@pytest.mark.parametrize(("menu", "after"), [("1", ["9"]), ("1", ["1"]), ("2", ["0712"]), ("2", ["0712", "0900"])])
+def test_a_path_typed_past_a_wrong_code_is_counted_and_tells_nothing(client, demo, menu, after):
+    """A gateway sends only what a person typed, but a request can carry
+    any path: answers after a wrong code never reach a screen that reads it."""
+    wrong = unused_code(demo)
+    answer = dial(client, DEMO_CLINIC_PHONE, menu, wrong, *after)
+    assert answer == "END " + ussd_text("codes.unknown", code=code_text.format_code(wrong))
+    [attempt] = _wrong_attempts(demo)
+    assert attempt.detail["code"] == wrong
 
 
 def test_a_throttled_desk_still_redeems_and_checks_valid_codes(client, demo, settings):

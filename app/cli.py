@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -172,6 +172,13 @@ def apikey_rotate(
     typer.echo(plain)
 
 
+def fail_lines(message: str) -> NoReturn:
+    """`fail`, for a message of one line per problem."""
+    for line in message.splitlines():
+        typer.echo(f"hen: {line}", err=True)
+    raise typer.Exit(1)
+
+
 @dhis2_cli.command("push")
 @friendly_errors
 def dhis2_push(
@@ -193,9 +200,7 @@ def dhis2_push(
         with session_scope(session_factory(ready_engine(s))) as session:
             body = dhis2.data_value_set(session, mapping=mapping, period=period, tz=s.tz)
     except (ConfigError, DomainError) as exc:
-        for line in str(exc).splitlines():  # one line per problem
-            typer.echo(f"hen: {line}", err=True)
-        raise typer.Exit(1) from None
+        fail_lines(str(exc))
     typer.echo(f"{len(body['dataValues'])} data values for {period}, data set {body['dataSet']}")
     result = dhis2_client.push(server, body, dry_run=dry_run)
     typer.echo("DHIS2 check (dryRun=true): " + "\n".join(result.check.lines()))
@@ -221,6 +226,13 @@ def serve(
     from app.logs import setup_logging
 
     s = settings()
+    if s.dhis2_mapping:  # as create_app will, but one line per problem rather than a traceback
+        from app.domain.dhis2 import MappingInvalid, load_mapping
+
+        try:
+            load_mapping(s.dhis2_mapping)
+        except MappingInvalid as exc:
+            fail_lines(str(exc))
     ready_engine(s).dispose()
     setup_logging(s.log_level)
     uvicorn.run("app.main:app", host=host, port=port, log_config=None, proxy_headers=True)

@@ -44,8 +44,8 @@ class ImportSummary:
         return self.status in CLEAN and not self.conflicts
 
     def lines(self) -> list[str]:
-        counts = f"imported {self.imported}, updated {self.updated}, ignored {self.ignored}, deleted {self.deleted}"
-        head = [f"status {self.status}: {counts}"]
+        counts = f"imported {self.imported}, updated {self.updated}, ignored {self.ignored}"
+        head = [f"status {self.status}: {counts}, deleted {self.deleted}"]
         if self.description and not self.clean:
             head.append(f"  {self.description}")
         return [*head, f"conflicts: {len(self.conflicts)}", *(f"  {conflict}" for conflict in self.conflicts)]
@@ -72,7 +72,9 @@ def server_of(settings: Settings) -> Server:
     ]
     if missing:
         raise ConfigError(f"{', '.join(missing)}: required to push to DHIS2")
-    return Server(settings.dhis2_url, settings.dhis2_username, settings.dhis2_password, settings.dhis2_timeout_seconds)
+    return Server(
+        settings.dhis2_url, settings.dhis2_username, settings.dhis2_password, settings.dhis2_timeout_seconds
+    )
 
 
 def _conflict_line(conflict) -> str:
@@ -137,19 +139,27 @@ def post(server: Server, data_value_set: dict, *, dry_run: bool) -> ImportSummar
             allow_redirects=False,
         )
     except requests.Timeout:
-        raise Dhis2Error(f"DHIS2 at {server.url} did not answer within {server.timeout:g} s; {saved}") from None
+        raise Dhis2Error(
+            f"DHIS2 at {server.url} did not answer within {server.timeout:g} s; {saved}"
+        ) from None
     except requests.RequestException as exc:
-        raise Dhis2Error(f"DHIS2 unreachable at {server.url} ({type(exc).__name__}); nothing was sent") from None
+        raise Dhis2Error(
+            f"DHIS2 unreachable at {server.url} ({type(exc).__name__}); nothing was sent"
+        ) from None
     status = response.status_code
     if status == 401:
         raise Dhis2Error("DHIS2 refused DHIS2_USERNAME/DHIS2_PASSWORD (401); nothing was saved")
     if status == 403:
-        raise Dhis2Error(f"DHIS2 user {server.username!r} may not import these data values (403): {_message(response)}")
+        raise Dhis2Error(
+            f"DHIS2 user {server.username!r} may not import these data values (403): {_message(response)}"
+        )
     if status == 404:
         raise Dhis2Error(f"no DHIS2 Web API at {server.url}{IMPORT_PATH} (404): check DHIS2_URL")
     if 300 <= status < 400:
         where = response.headers.get("Location", "?")
-        raise Dhis2Error(f"DHIS2 answered {status}, a redirect to {where}: check DHIS2_URL; nothing was saved")
+        raise Dhis2Error(
+            f"DHIS2 answered {status}, a redirect to {where}: check DHIS2_URL; nothing was saved"
+        )
     if status >= 500:
         raise Dhis2Error(f"DHIS2 answered {status} ({_message(response)}); {saved}")
     try:

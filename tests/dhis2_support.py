@@ -41,14 +41,18 @@ def february(session, settings, frozen_clock) -> None:
     frozen_clock(datetime(2026, 2, 12, 3, 0, tzinfo=UTC))
     redeem_at(session, settings, vct.code, "Phong kham Him Lam")
     worker = demo_worker(session)
-    session.add(OutreachReport(worker_id=worker.id, report_date=date(2026, 2, 10), people_reached=30, condoms=50))
+    session.add(
+        OutreachReport(worker_id=worker.id, report_date=date(2026, 2, 10), people_reached=30, condoms=50)
+    )
     session.commit()
     frozen_clock(API_NOW)
 
 
 def values_by_unit(data_value_set: dict, mapping: dict) -> dict[str, dict[str, int]]:
     """{org unit UID: {indicator: value}} of a dataValueSet, by the mapping's data elements."""
-    indicator_of = {(t["dataElement"], t.get("categoryOptionCombo")): n for n, t in mapping["indicators"].items()}
+    indicator_of = {
+        (t["dataElement"], t.get("categoryOptionCombo")): n for n, t in mapping["indicators"].items()
+    }
     found: dict[str, dict[str, int]] = {}
     for v in data_value_set["dataValues"]:
         name = indicator_of[v["dataElement"], v.get("categoryOptionCombo")]

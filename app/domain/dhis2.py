@@ -107,11 +107,15 @@ def load_mapping(path: str | Path) -> Mapping:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise MappingInvalid([f"{where}: cannot be read ({exc.__class__.__name__}: {exc.strerror or exc})"]) from None
+        raise MappingInvalid(
+            [f"{where}: cannot be read ({exc.__class__.__name__}: {exc.strerror or exc})"]
+        ) from None
     try:
         data = json.loads(text, object_pairs_hook=no_repeats)
     except json.JSONDecodeError as exc:
-        raise MappingInvalid([f"{where}: not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"]) from None
+        raise MappingInvalid(
+            [f"{where}: not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"]
+        ) from None
     mapping, problems = parse_mapping(data)
     problems = [f"{name!r} is given twice in one object" for name in repeated] + problems
     if problems:
@@ -158,12 +162,14 @@ def parse_mapping(data) -> tuple[Mapping | None, list[str]]:
     indicators: dict[str, Target] = {}
     given = _object(top.get("indicators", {}), "indicators", problems)
     if not given:
-        problems.append("indicators: none mapped (e.g. \"people_referred\": {\"dataElement\": \"<uid>\"})")
+        problems.append('indicators: none mapped (e.g. "people_referred": {"dataElement": "<uid>"})')
     cells: dict[tuple[str, str | None], str] = {}
     for name, entry in given.items():
         at = f"indicators.{name}"
         if name in TOTAL_ONLY:
-            problems.append(f"{at}: a program total (a phone belongs to no site), it has no organisation unit")
+            problems.append(
+                f"{at}: a program total (a phone belongs to no site), it has no organisation unit"
+            )
             continue
         if name not in EXPORTABLE:
             problems.append(f"{at}: unknown indicator (known: {', '.join(EXPORTABLE)})")
@@ -177,7 +183,9 @@ def parse_mapping(data) -> tuple[Mapping | None, list[str]]:
         combo = entry.get("categoryOptionCombo")
         combo = _uid(combo, f"{at}.categoryOptionCombo", problems) if combo is not None else None
         if (element, combo) in cells:
-            problems.append(f"{at}: same dataElement and categoryOptionCombo as indicators.{cells[element, combo]}")
+            problems.append(
+                f"{at}: same dataElement and categoryOptionCombo as indicators.{cells[element, combo]}"
+            )
         cells[element, combo] = name
         indicators[name] = Target(element, combo)
 
@@ -220,6 +228,10 @@ def month_of_period(period: str) -> str:
     `reports.month_period`)."""
     if not re.fullmatch(r"\d{6}", period or ""):
         raise reports.InvalidMonth(f"period must be a DHIS2 month, YYYYMM, e.g. 202611, not {period[:20]!r}")
+    if not 1 <= int(period[4:]) <= 12:
+        raise reports.InvalidMonth(
+            f"period {period}: there is no month {period[4:]} (YYYYMM, months 01 to 12)"
+        )
     return f"{period[:4]}-{period[4:]}"
 
 
@@ -269,9 +281,13 @@ def _units(
                 units.append((f"c{ids[0]}", uid, True))
             elif ids:
                 ids_text = ", ".join(map(str, ids))
-                problems.append(f"clinic {name!r} in DHIS2_MAPPING names {len(ids)} clinics (ids {ids_text}): rename one")
+                problems.append(
+                    f"clinic {name!r} in DHIS2_MAPPING names {len(ids)} clinics (ids {ids_text}): rename one"
+                )
             else:
-                problems.append(f"clinic {name!r} in DHIS2_MAPPING is not a clinic's internal name in the database")
+                problems.append(
+                    f"clinic {name!r} in DHIS2_MAPPING is not a clinic's internal name in the database"
+                )
     mapped = {key for key, _, _ in units}
     for key, row in rows.items():
         if key in mapped or not any(row.figures[name] for name in mapping.indicators):

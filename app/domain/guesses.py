@@ -64,6 +64,39 @@ def audit_attempt(
     )
 
 
+STAFF_CEILING = 3  # times the wrong-code limit: then a staff phone's codes are not looked up either
+
+
+class StaffThrottled(DomainError):
+    """A worker's or desk's phone far over the wrong-code limit: its codes,
+    valid ones too, are not looked up for the rest of the hour."""
+
+    key = "codes.throttled_staff"
+    status = 429
+
+
+def _recent(actor: str) -> tuple:
+    since = clock.now() - timedelta(hours=1)
+    return (AuditLog.actor == actor, AuditLog.action.in_(ATTEMPT_ACTIONS), AuditLog.at >= since)
+
+
+def _wrong_codes(session: Session, actor: str) -> int:
+    return session.exec(
+        select(func.count())
+        .select_from(AuditLog)
+        .where(*_recent(actor), AuditLog.detail["outcome"].as_string().in_(WRONG_OUTCOMES))
+    ).one()
+
+
+def check_staff_ceiling(session: Session, settings: Settings, phone: str) -> None:
+    """Staff are never silenced for a valid code below STAFF_CEILING times
+    the wrong-code limit; at it, guessing stops too: raises StaffThrottled
+    before any look-up. Reads only."""
+    ceiling = STAFF_CEILING * settings.wrong_code_limit_per_hour
+    if _wrong_codes(session, audit.phone_actor(phone)) >= ceiling:
+        raise StaffThrottled(f"{ceiling} or more wrong codes in the last hour")
+
+
 def check_wrong_code_throttle(session: Session, settings: Settings, phone: str) -> None:
     """Refuse a phone that sent `settings.wrong_code_limit_per_hour` unknown
     or malformed codes in the last hour (`check_actor_throttle`)."""
@@ -77,17 +110,8 @@ def check_actor_throttle(session: Session, settings: Settings, actor: str) -> No
     processes and restarts). Raises Throttled with `notify=True` the first
     time in the window, `False` after; the refusal is itself audited
     (outcome `throttled`)."""
-    since = clock.now() - timedelta(hours=1)
-    recent = (
-        AuditLog.actor == actor,
-        AuditLog.action.in_(ATTEMPT_ACTIONS),
-        AuditLog.at >= since,
-    )
-    wrong = session.exec(
-        select(func.count())
-        .select_from(AuditLog)
-        .where(*recent, AuditLog.detail["outcome"].as_string().in_(WRONG_OUTCOMES))
-    ).one()
+    recent = _recent(actor)
+    wrong = _wrong_codes(session, actor)
     if wrong < settings.wrong_code_limit_per_hour:
         return
     noticed = session.exec(

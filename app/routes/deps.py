@@ -168,11 +168,34 @@ def committing_refusals(session: Session) -> Iterator[None]:
     session.commit()
 
 
+def _known_query_parameters(route) -> frozenset[str]:
+    """The query parameters a route and its dependencies read (cached on the route)."""
+    known = getattr(route, "hen_query_parameters", None)
+    if known is None:
+        names: set[str] = set()
+        pending = [route.dependant]
+        while pending:
+            dependant = pending.pop()
+            names.update(p.alias for p in dependant.query_params)
+            pending.extend(dependant.dependencies)
+        known = route.hen_query_parameters = frozenset(names)
+    return known
+
+
 def reject_repeated_query_parameters(request: Request) -> None:
     """Every admin API query parameter takes one value: `?state=a&state=b`
-    is refused (422) rather than silently read as its last value."""
+    is refused (422) rather than silently read as its last value; and a
+    parameter the route does not take (`/codes?from=` for `issued_from`) is
+    refused rather than silently ignored."""
     seen: set[str] = set()
+    route = request.scope.get("route")
+    known = _known_query_parameters(route) if route is not None else None
     for name, _ in request.query_params.multi_items():
         if name in seen:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name}: given more than once")
+        if known is not None and name not in known:
+            takes = ", ".join(sorted(known)) or "none"
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name}: not a parameter of this route (it takes: {takes})"
+            )
         seen.add(name)

@@ -51,5 +51,9 @@ class DataValueSetPublic(BaseModel):
         },
     },
 )
-def dhis2_export(period: Period, request: Request, session: SessionDep, settings: SettingsDep, key: ReaderKey):
-    return dhis2.data_value_set(session, mapping=request.app.state.dhis2_mapping, period=period, tz=settings.tz)
+def dhis2_export(
+    period: Period, request: Request, session: SessionDep, settings: SettingsDep, key: ReaderKey
+):
+    return dhis2.data_value_set(
+        session, mapping=request.app.state.dhis2_mapping, period=period, tz=settings.tz
+    )

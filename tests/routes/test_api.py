@@ -44,6 +44,7 @@ ALLOWED = {
     ("GET", "/messages"): R,
     ("GET", "/export/codes.csv"): R,
     ("GET", "/export/redemptions.csv"): ANY,
+    ("GET", "/export/dhis2"): R,
     ("GET", "/audit"): A,
     ("GET", "/reports/monthly"): R,
     ("GET", "/reports/monthly.csv"): R,
@@ -65,6 +66,7 @@ PATH_VALUES = {
 QUERY = {
     ("GET", "/indicators"): {"from": "2026-01-01", "to": "2026-01-31"},
     ("GET", "/reports/monthly"): {"month": "2026-01"},
+    ("GET", "/export/dhis2"): {"period": "202601"},
     ("GET", "/reports/monthly.csv"): {"month": "2026-01"},
 }
 
@@ -175,3 +177,11 @@ def test_bad_requests_get_a_clear_json_error(client, keys, method, path, kwargs,
     assert r.status_code == status, r.text
     detail = r.json()["detail"]
     assert isinstance(detail, str) and detail
+
+
+def test_a_query_parameter_the_route_does_not_take_is_refused_not_ignored(client, demo):
+    keys = make_keys(demo)
+    r = client.get(f"{API}/codes", params={"from": "2026-01-01"}, headers=keys.admin)
+    assert r.status_code == 422
+    assert "from: not a parameter of this route" in r.json()["detail"] and "issued_from" in r.json()["detail"]
+    assert client.get(f"{API}/codes", params={"issued_from": "2026-01-01"}, headers=keys.admin).status_code == 200

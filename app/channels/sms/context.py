@@ -121,8 +121,10 @@ class SmsContext:
         """Around a staff keyword that looks a code up (RED, APPT, VOID):
         the domain audits each wrong code; over the wrong-code limit a wrong
         code is answered with the limit's notice (Throttled) instead of what
-        was wrong. A valid code always goes through: the client is at the
-        counter, and staff are never silenced."""
+        was wrong. A valid code always goes through (the client is at the
+        counter), until the phone reaches the staff ceiling (three times the
+        limit): then no code is looked up for the rest of the hour."""
+        guesses.check_staff_ceiling(self.session, self.settings, self.caller.phone)
         try:
             yield
         except (MalformedCode, UnknownCode):

@@ -26,7 +26,9 @@ def code_status_text(ctx: Ctx, code: str) -> str:
     always goes through, and over the limit each wrong one gets the limit's
     notice (as `RED` by SMS)."""
     desk = ctx.caller.role is Role.clinic
-    if not desk:
+    if desk:
+        guesses.check_staff_ceiling(ctx.session, ctx.settings, ctx.caller.phone)
+    else:
         guesses.check_wrong_code_throttle(ctx.session, ctx.settings, ctx.caller.phone)
     try:
         row = codes.code_status(ctx.session, code, actor=audit.phone_actor(ctx.caller.phone))

@@ -72,6 +72,16 @@ def refuse_code(ctx: Ctx, action: str, exc: DomainError, code: str, row: Referra
     raise exc
 
 
+def staff_ceiling(ctx: Ctx) -> Act | None:
+    """The end of the session when the desk is at the staff ceiling of wrong
+    codes (`guesses.check_staff_ceiling`): no code is looked up."""
+    try:
+        guesses.check_staff_ceiling(ctx.session, ctx.settings, ctx.caller.phone)
+    except guesses.StaffThrottled:
+        return Act(lambda: ctx.t(guesses.StaffThrottled.key), on_replay=True)
+    return None
+
+
 def redeemable_code(ctx: Ctx, code: str) -> ReferralCode:
     """The code's row when the desk's clinic may redeem it now (the checks
     of `codes.redeem_code`, in its order); reads only. Raises MalformedCode,
@@ -111,6 +121,8 @@ class RedeemCode(Prompt):
         code = typed_code(answer)
         if code is None:
             return Reask("ussd.bad_code")
+        if (ceiling := staff_ceiling(ctx)) is not None:
+            return ceiling
         # checked on every step, replayed ones too: a code that cannot be
         # redeemed ends the session here, counted and audited, and no later
         # screen shows what it is
@@ -165,6 +177,8 @@ class BookCode(Prompt):
         code = typed_code(answer)
         if code is None:
             return Reask("ussd.bad_code")
+        if (ceiling := staff_ceiling(ctx)) is not None:
+            return ceiling
         # checked on every step, replayed ones too (see RedeemCode)
         try:
             appointments.bookable_code(ctx.session, code, clinic=_staff_clinic(ctx))

@@ -219,4 +219,4 @@ def test_an_appointment_is_said_time_first_then_date(world):
     booked = reply(world, DEMO_CLINIC_PHONE, f"HEN {shown} 25/11 14h30")
     assert "vao 14:30 ngay 25/11/2026" in booked and "luc" not in booked
     told = notifications_to(world, CLIENT)[-1].text
-    assert told.endswith(": 14:30 ngay 25/11/2026.") and "luc" not in told
+    assert told.endswith(": vao 14:30 ngay 25/11/2026.") and "luc" not in told

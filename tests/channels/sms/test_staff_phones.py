@@ -4,6 +4,8 @@ and a deactivated phone is told its account is not active."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlmodel import select
 
 from app.demo import DEMO_CLINIC_PHONE, DEMO_WORKER_PHONE
@@ -138,3 +140,25 @@ def test_a_landline_is_refused_as_a_client_phone_and_nothing_is_issued(world, se
     answer = reply(world, DEMO_WORKER_PHONE, "GT VCT 02033845678")
     assert answer == render("codes.not_mobile", LANG, phone=mask_phone("+842033845678"))
     assert last_code(world) == before
+
+
+def test_a_desk_far_over_the_limit_stops_guessing_valid_codes_too(demo, db, database_url, frozen_clock):
+    """Below three times the limit a valid code goes through; at it, nothing
+    is looked up for the hour, by SMS or USSD, so guessing stays throttled."""
+    from tests.factories import dial
+
+    frozen_clock(NOW)
+    settings = make_settings(database_url, WRONG_CODE_LIMIT_PER_HOUR=2)
+    with SettledClient(create_app(settings, gateway=MemoryGateway(), engine=db)) as client:
+        good = issue_by_sms(client)
+        for _ in range(6):  # three times the limit
+            sms(client, DEMO_CLINIC_PHONE, f"XN {unknown_code()}")
+        stopped = render("codes.throttled_staff", LANG)
+        assert reply(client, DEMO_CLINIC_PHONE, f"XN {format_code(good.code)}") == stopped
+        assert dial(client, DEMO_CLINIC_PHONE, "1", good.code) == "END " + stopped
+        assert code_state(client, good) == "issued"
+        frozen_clock(NOW + timedelta(hours=1, minutes=1))  # the hour over: the client is confirmed
+        assert code_state(client, good) == "issued"
+        assert reply(client, DEMO_CLINIC_PHONE, f"XN {format_code(good.code)}").startswith(
+            render("codes.redeemed", LANG, code=format_code(good.code), service="VCT")[:20]
+        )

@@ -97,3 +97,17 @@ def test_the_readme_walkthrough_runs_as_written(local_service):
     assert sum(r["issued"] for r in rows) == 1 and sum(r["redeemed"] for r in rows) == 1
     assert indicators["people_referred"] == 1
     assert indicators["referred_to_vct"] == 1 and indicators["went_to_vct"] == 1
+
+
+def test_the_readme_keyword_table_is_the_alias_table():
+    from app.channels.keywords import ALIASES
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = text.split("<!-- keywords:start -->", 1)[1].split("<!-- keywords:end -->", 1)[0]
+    shown = {}
+    for line in block.splitlines()[3:]:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 2:
+            keyword = cells[0].strip("`")
+            shown[keyword] = {a.strip().strip("`") for a in cells[1].split(",") if a.strip()} | {keyword}
+    assert shown == {k: set(v) for k, v in ALIASES.items()}

@@ -22,6 +22,8 @@ db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 apikey_cli = typer.Typer(help="API keys for the admin API.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(apikey_cli, name="apikey")
+user_cli = typer.Typer(help="Console accounts (staff and clinic desks).", no_args_is_help=True)
+cli.add_typer(user_cli, name="user")
 dhis2_cli = typer.Typer(help="The DHIS2 export (DHIS2_MAPPING, DHIS2_URL).", no_args_is_help=True)
 cli.add_typer(dhis2_cli, name="dhis2")
 
@@ -97,6 +99,36 @@ def demo() -> None:
     typer.echo(
         f"demo data loaded ({summary}); worker phone {DEMO_WORKER_PHONE}, clinic phone {DEMO_CLINIC_PHONE}"
     )
+
+
+def _password() -> str:
+    """The new password: typed twice at a hidden prompt, or the first line
+    of standard input when it is not a terminal (never an argument)."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = typer.prompt("Password", hide_input=True)
+    if typer.prompt("Password again", hide_input=True) != first:
+        fail("the two passwords differ")
+    return first
+
+
+@user_cli.command("create")
+@friendly_errors
+def user_create(
+    role: Annotated[str, typer.Option(help="admin, clinic or viewer")],
+    name: Annotated[str, typer.Option(help="the person's name")],
+    email: Annotated[str, typer.Option(help="the address they sign in with")],
+    clinic: Annotated[int | None, typer.Option(help="clinic id, for a clinic user")] = None,
+) -> None:
+    """Create a console account. The password is asked for (or read from
+    standard input), never given as an argument."""
+    from app.domain.users import create_user
+
+    password = _password()
+    engine = ready_engine(settings())
+    with session_scope(session_factory(engine)) as session:
+        user = create_user(session, role=role, name=name, email=email, password=password, clinic_id=clinic)
+        typer.echo(f"created {user.role} user #{user.id} {user.email}")
 
 
 @apikey_cli.command("create")

@@ -352,6 +352,23 @@ class ApiKey(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class StaffUser(SQLModel, table=True):
+    """A person who signs in to the console: program staff or a clinic desk,
+    with the roles of API keys. Only an argon2 hash of the password is kept."""
+
+    __tablename__ = "staff_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True, index=True)  # lower case
+    name: str = Field(max_length=120)
+    role: str = Field(max_length=12)
+    clinic_id: int | None = Field(default=None, foreign_key="clinic.id")
+    password_hash: str = Field(max_length=200)
+    active: bool = Field(default=True)
+    created_at: datetime = Field(default_factory=clock.now, sa_type=UTCDateTime)
+    last_sign_in_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class AuditLog(SQLModel, table=True):
     __tablename__ = "audit_log"
     __table_args__ = (sa.Index("ix_audit_actor_action_at", "actor", "action", "at"),)

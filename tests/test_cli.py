@@ -49,7 +49,9 @@ def test_cli_upgrade_then_demo_twice_on_a_fresh_sqlite_file(tmp_path):
 def test_cli_keys_are_made_listed_rotated_and_revoked(tmp_path):
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'keys.db'}"}
     assert _hen("db", "upgrade", env_extra=env, cwd=tmp_path).returncode == 0
-    made = _hen("apikey", "create", "--role", "viewer", "--name", "M&E", "--expires-in-days", "30", env_extra=env)
+    made = _hen(
+        "apikey", "create", "--role", "viewer", "--name", "M&E", "--expires-in-days", "30", env_extra=env
+    )
     assert made.returncode == 0, made.stderr
     plain = made.stdout.strip().splitlines()[-1]
     assert plain.startswith("hen_")
@@ -65,3 +67,23 @@ def test_cli_keys_are_made_listed_rotated_and_revoked(tmp_path):
     assert states == ["revoked", "revoked"]
     again = _hen("apikey", "revoke", "2", env_extra=env)
     assert again.returncode != 0 and "revoked already" in again.stderr
+
+
+def test_cli_user_create_reads_the_password_from_standard_input_never_an_argument(tmp_path):
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'u.db'}",
+    }
+    assert _hen("db", "upgrade", env_extra=env).returncode == 0
+    made = subprocess.run(
+        [HEN, "user", "create", "--role", "admin", "--name", "Program officer", "--email", "po@example.org"],
+        input="a long enough secret\n", capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "created admin user #1 po@example.org" in made.stdout and "secret" not in made.stdout + made.stderr
+    short = subprocess.run(
+        [HEN, "user", "create", "--role", "viewer", "--name", "X", "--email", "x@example.org"],
+        input="short\n", capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert short.returncode != 0 and "10 to 200 characters" in short.stderr
+    assert "--password" not in _hen("user", "create", "--help", env_extra=env).stdout

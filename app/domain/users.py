@@ -1,0 +1,133 @@
+"""Console accounts: program staff and clinic desks who sign in with an
+email and a password. Roles as for API keys (admin, clinic bound to one
+clinic, viewer). Passwords are hashed with argon2 (`argon2-cffi`'s
+defaults, the RFC 9106 low-memory profile); the plain password is never
+stored or logged. Signing in checks a hash even for an unknown email, so
+the answer takes as long whether the account exists or not."""
+
+from __future__ import annotations
+
+import re
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import Session, select
+
+from app import clock
+from app.domain import audit, clinics
+from app.domain.errors import DomainError, NotFound
+from app.models import ApiRole, StaffUser
+
+MIN_PASSWORD = 10
+MAX_PASSWORD = 200
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+_hasher = PasswordHasher()
+_UNKNOWN = _hasher.hash("an account that does not exist")
+
+
+class InvalidUser(DomainError):
+    status = 422
+
+
+class EmailTaken(DomainError):
+    status = 409
+
+
+def _email(text: str) -> str:
+    email = (text or "").strip().lower()
+    if len(email) > 254 or not _EMAIL.match(email):
+        raise InvalidUser(f"not an email address: {email[:60]!r}")
+    return email
+
+
+def _check_password(password: str) -> None:
+    if not MIN_PASSWORD <= len(password or "") <= MAX_PASSWORD:
+        raise InvalidUser(f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+
+
+def create_user(
+    session: Session,
+    *,
+    role: str,
+    name: str,
+    email: str,
+    password: str,
+    clinic_id: int | None = None,
+    actor: str = "cli",
+) -> StaffUser:
+    """A new active account. Raises InvalidUser, EmailTaken, NotFound (clinic)."""
+    try:
+        api_role = ApiRole(role)
+    except ValueError:
+        raise InvalidUser(f"unknown role {role!r}: use admin, clinic or viewer") from None
+    name = " ".join((name or "").split())
+    if not name or len(name) > 120:
+        raise InvalidUser("a user needs a name of at most 120 characters")
+    address = _email(email)
+    _check_password(password)
+    if api_role is ApiRole.clinic:
+        if clinic_id is None:
+            raise InvalidUser("a clinic user needs a clinic (--clinic ID)")
+        if clinics.clinic_by_id(session, clinic_id) is None:
+            raise NotFound(f"clinic {clinic_id} not found")
+    elif clinic_id is not None:
+        raise InvalidUser("only a clinic user is bound to a clinic")
+    if session.exec(select(StaffUser.id).where(StaffUser.email == address)).first() is not None:
+        raise EmailTaken(f"a user with {address} exists already")
+    user = StaffUser(
+        email=address,
+        name=name,
+        role=api_role,
+        clinic_id=clinic_id,
+        password_hash=_hasher.hash(password),
+        created_at=clock.now(),
+    )
+    session.add(user)
+    session.flush()
+    audit.record(session, actor, "user.create", "staff_user", user.id, role=api_role.value, clinic_id=clinic_id)
+    return user
+
+
+def authenticate(session: Session, email: str, password: str) -> StaffUser | None:
+    """The active account of `email` when `password` is its password, else
+    None (unknown email, wrong password, deactivated account alike). Notes
+    the sign-in time and rehashes a hash made with older parameters."""
+    address = (email or "").strip().lower()[:254]
+    user = session.exec(select(StaffUser).where(StaffUser.email == address)).first()
+    try:
+        _hasher.verify(user.password_hash if user else _UNKNOWN, (password or "")[:MAX_PASSWORD])
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    user.last_sign_in_at = clock.now()
+    session.add(user)
+    return user
+
+
+def _user(session: Session, user_id: int) -> StaffUser:
+    user = session.get(StaffUser, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    return user
+
+
+def set_password(session: Session, user_id: int, password: str, *, actor: str) -> StaffUser:
+    """Replace a user's password (a reset by an admin). Raises NotFound, InvalidUser."""
+    user = _user(session, user_id)
+    _check_password(password)
+    user.password_hash = _hasher.hash(password)
+    session.add(user)
+    audit.record(session, actor, "user.password", "staff_user", user.id)
+    return user
+
+
+def set_active(session: Session, user_id: int, active: bool, *, actor: str) -> StaffUser:
+    """Deactivate (or reactivate) a user: a deactivated user cannot sign in."""
+    user = _user(session, user_id)
+    user.active = active
+    session.add(user)
+    audit.record(session, actor, "user.activate" if active else "user.deactivate", "staff_user", user.id)
+    return user

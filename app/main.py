@@ -28,7 +28,7 @@ from app.db import (
 from app.domain.dhis2 import load_mapping
 from app.domain.errors import DomainError
 from app.metrics import MetricsCache
-from app.routes import api, health, metrics
+from app.routes import api, console, health, metrics
 from app.routes.webhooks import africastalking as africastalking_webhooks
 from app.routes.webhooks import kannel as kannel_webhooks
 from app.routes.webhooks import medic_gateway as medic_gateway_webhooks
@@ -166,7 +166,15 @@ def create_app(
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
     app.state.metrics = MetricsCache(engine, settings.metrics_cache_seconds)
-    for module in (health, metrics, africastalking_webhooks, kannel_webhooks, medic_gateway_webhooks, api):
+    for module in (
+        health,
+        metrics,
+        africastalking_webhooks,
+        kannel_webhooks,
+        medic_gateway_webhooks,
+        api,
+        console,
+    ):
         app.include_router(module.router)
     return app
 

@@ -369,6 +369,20 @@ class StaffUser(SQLModel, table=True):
     last_sign_in_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in console user's session: the cookie holds a random token,
+    the table its SHA-256 and the form token (CSRF) of the session."""
+
+    __tablename__ = "console_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    user_id: int = Field(foreign_key="staff_user.id", index=True)
+    csrf: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=clock.now, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
 class AuditLog(SQLModel, table=True):
     __tablename__ = "audit_log"
     __table_args__ = (sa.Index("ix_audit_actor_action_at", "actor", "action", "at"),)

@@ -84,7 +84,9 @@ def create_user(
     )
     session.add(user)
     session.flush()
-    audit.record(session, actor, "user.create", "staff_user", user.id, role=api_role.value, clinic_id=clinic_id)
+    audit.record(
+        session, actor, "user.create", "staff_user", user.id, role=api_role.value, clinic_id=clinic_id
+    )
     return user
 
 

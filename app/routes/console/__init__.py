@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import secrets
 from datetime import date
-from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlmodel import Session
 
 from app import clock
@@ -25,43 +23,11 @@ from app.domain import console_sessions, reports
 from app.domain.console_sessions import SignedIn
 from app.messages import render
 from app.models import ApiRole
+from app.routes.console import workers
+from app.routes.console.pages import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Current, language, page, secure
 from app.routes.deps import SessionDep, SettingsDep
 
 router = APIRouter(include_in_schema=False)
-_templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
-)
-SESSION_COOKIE = "hen_session"
-LOGIN_CSRF_COOKIE = "hen_login_csrf"
-LANG_COOKIE = "hen_lang"
-LANGUAGES = ("vi", "en")
-
-
-def _language(request: Request) -> str:
-    asked = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
-    return asked if asked in LANGUAGES else "vi"
-
-
-def _page(request: Request, template: str, status_code: int = 200, **values) -> HTMLResponse:
-    lang = _language(request)
-    html = _templates.get_template(template).render(
-        lang=lang, t=lambda key, **v: render(key, lang, **v), **values
-    )
-    response = HTMLResponse(html, status_code=status_code)
-    if request.query_params.get("lang") in LANGUAGES:
-        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, httponly=True, samesite="lax")
-    return response
-
-
-def _secure(request: Request) -> bool:
-    return request.app.state.settings.app_env == "production"
-
-
-def current(request: Request, session: SessionDep) -> SignedIn | None:
-    return console_sessions.signed_in(session, request.cookies.get(SESSION_COOKIE))
-
-
-Current = Annotated[SignedIn | None, Depends(current)]
 
 
 @router.get("/")
@@ -71,15 +37,15 @@ def home() -> RedirectResponse:
 
 @router.get("/console/login")
 def login_form(request: Request) -> HTMLResponse:
-    return _login_page(request)
+    return _loginpage(request)
 
 
-def _login_page(request: Request, error: str = "", email: str = "", status_code: int = 200) -> HTMLResponse:
+def _loginpage(request: Request, error: str = "", email: str = "", status_code: int = 200) -> HTMLResponse:
     """The sign-in form, with a fresh CSRF token paired with its cookie."""
     csrf = secrets.token_urlsafe(32)
-    response = _page(request, "login.html", status_code, csrf=csrf, error=error, email=email)
+    response = page(request, "login.html", status_code, csrf=csrf, error=error, email=email)
     response.set_cookie(
-        LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="lax", secure=_secure(request), path="/console"
+        LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="lax", secure=secure(request), path="/console"
     )
     return response
 
@@ -92,18 +58,18 @@ def login(
     password: Annotated[str, Form(max_length=200)] = "",
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    lang = _language(request)
+    lang = language(request)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
     if not (csrf and expected and secrets.compare_digest(csrf, expected)):
-        return _login_page(request, render("console.form_expired", lang), email, 403)
+        return _loginpage(request, render("console.form_expired", lang), email, 403)
     try:
         signed = console_sessions.sign_in(session, email, password)
     except console_sessions.SignInThrottled:
         session.commit()
-        return _login_page(request, render("console.sign_in_throttled", lang), email, 429)
+        return _loginpage(request, render("console.sign_in_throttled", lang), email, 429)
     session.commit()
     if signed is None:
-        return _login_page(request, render("console.wrong_sign_in", lang), email, 401)
+        return _loginpage(request, render("console.wrong_sign_in", lang), email, 401)
     token, _ = signed
     response = RedirectResponse("/console/", status_code=303)
     response.set_cookie(
@@ -112,7 +78,7 @@ def login(
         max_age=int(console_sessions.LIFETIME.total_seconds()),
         httponly=True,
         samesite="lax",
-        secure=_secure(request),
+        secure=secure(request),
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/console")
     return response
@@ -123,7 +89,7 @@ def logout(
     request: Request, session: SessionDep, signed: Current, csrf: Annotated[str, Form(max_length=100)] = ""
 ) -> Response:
     if signed is not None and not console_sessions.csrf_matches(signed, csrf):
-        return Response(render("console.form_expired", _language(request)), status_code=403)
+        return Response(render("console.form_expired", language(request)), status_code=403)
     console_sessions.sign_out(session, request.cookies.get(SESSION_COOKIE))
     session.commit()
     response = RedirectResponse("/console/login", status_code=303)
@@ -148,14 +114,14 @@ def overview(request: Request, session: SessionDep, settings: SettingsDep, signe
     if signed is None:
         return RedirectResponse("/console/login", status_code=303)
     first, today, figures, clinic_only = _month_figures(session, settings, signed)
-    lang = _language(request)
+    lang = language(request)
     shown = [(name, figures[name]) for name in reports.INDICATORS if not (clinic_only and name == "opt_outs")]
     funnel = [
         ("VCT", figures["referred_to_vct"], figures["went_to_vct"]),
         ("MMT", figures["referred_to_mmt"], figures["went_to_mmt"]),
         (render("console.service_all", lang), figures["codes_issued"], figures["redeemed"]),
     ]
-    return _page(
+    return page(
         request,
         "overview.html",
         user=signed.user,
@@ -166,3 +132,6 @@ def overview(request: Request, session: SessionDep, settings: SettingsDep, signe
         funnel=funnel,
         clinic_only=clinic_only,
     )
+
+
+router.include_router(workers.router)

@@ -1,0 +1,123 @@
+"""`/console/workers`: the outreach workers with this month's figures; an
+admin adds a worker (who is sent a welcome SMS with the keywords) and
+deactivates one who left. Phones are masked for every role but admin."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from app import clock
+from app.domain import console_sessions, onboarding, outreach, registry
+from app.domain.errors import DomainError
+from app.domain.phones import mask_phone
+from app.messages import UnknownMessageKey, render
+from app.models import ApiRole
+from app.routes.console.pages import Current, language, page
+from app.routes.deps import SessionDep, SettingsDep
+
+router = APIRouter(include_in_schema=False)
+SHOWN = 500  # workers on the page
+
+
+def _refusal(request: Request, exc: DomainError) -> str:
+    """A domain refusal in the page's language (its message when no text fits)."""
+    try:
+        return render(exc.key, language(request), **exc.values)
+    except (UnknownMessageKey, KeyError, ValueError):
+        return str(exc)
+
+
+def _list(request: Request, session, settings, signed, *, error: str = "", status_code: int = 200, form=None):
+    workers, _ = registry.list_workers(session, limit=SHOWN, offset=0)
+    today = clock.now().astimezone(settings.tz).date()
+    admin = signed.user.role == ApiRole.admin
+    rows = []
+    for worker in workers:
+        month = outreach.worker_month_stats(session, worker, today, tz=settings.tz)
+        rows.append((worker, worker.phone if admin else mask_phone(worker.phone), month))
+    return page(
+        request,
+        "workers.html",
+        status_code,
+        rows=rows,
+        admin=admin,
+        csrf=signed.csrf,
+        error=error,
+        form=form or {},
+    )
+
+
+@router.get("/console/workers")
+def workers(request: Request, session: SessionDep, settings: SettingsDep, signed: Current) -> Response:
+    if signed is None:
+        return RedirectResponse("/console/login", status_code=303)
+    return _list(request, session, settings, signed)
+
+
+def _may_change(request: Request, signed, csrf: str) -> Response | None:
+    """None when an admin sent the page's own form; else the refusal."""
+    if signed is None:
+        return RedirectResponse("/console/login", status_code=303)
+    if not console_sessions.csrf_matches(signed, csrf):
+        return Response(render("console.form_expired", language(request)), status_code=403)
+    if signed.user.role != ApiRole.admin:
+        return Response(render("console.admins_only", language(request)), status_code=403)
+    return None
+
+
+@router.post("/console/workers")
+def add_worker(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    signed: Current,
+    name: Annotated[str, Form(max_length=120)] = "",
+    phone: Annotated[str, Form(max_length=32)] = "",
+    district: Annotated[str, Form(max_length=80)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    refused = _may_change(request, signed, csrf)
+    if refused is not None:
+        return refused
+    try:
+        onboarding.register_worker(
+            session, settings, actor=f"user:{signed.user.email}", name=name, phone=phone, district=district
+        )
+    except DomainError as exc:
+        session.rollback()
+        form = {"name": name, "phone": phone, "district": district}
+        return _list(
+            request, session, settings, signed, error=_refusal(request, exc), status_code=422, form=form
+        )
+    session.commit()
+    return RedirectResponse("/console/workers", status_code=303)
+
+
+@router.post("/console/workers/{worker_id}/deactivate")
+def deactivate_worker(
+    worker_id: int,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    signed: Current,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    refused = _may_change(request, signed, csrf)
+    if refused is not None:
+        return refused
+    try:
+        registry.update_worker(
+            session,
+            worker_id,
+            actor=f"user:{signed.user.email}",
+            region=settings.default_region,
+            active=False,
+        )
+    except DomainError as exc:
+        session.rollback()
+        return _list(request, session, settings, signed, error=_refusal(request, exc), status_code=404)
+    session.commit()
+    return RedirectResponse("/console/workers", status_code=303)

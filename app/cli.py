@@ -169,7 +169,9 @@ def apikey_list() -> None:
             created = row.created_at.date().isoformat()
             until = f" until {row.expires_at.date().isoformat()}" if row.expires_at else ""
             clinic = f" clinic {row.clinic_id}" if row.clinic_id else ""
-            typer.echo(f"#{row.id}\t{state}\t{row.role}{clinic}\t{row.prefix}…\t{row.name}\tcreated {created}\t{used}{until}")
+            typer.echo(
+                f"#{row.id}\t{state}\t{row.role}{clinic}\t{row.prefix}…\t{row.name}\tcreated {created}\t{used}{until}"
+            )
 
 
 @apikey_cli.command("revoke")

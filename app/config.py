@@ -91,9 +91,7 @@ class Settings(BaseSettings):
     # --- reports ---
     # the population groups a worker may tag a referral with: TAG=label, comma
     # separated; labels are staff-facing (reports), never sent to a client
-    population_groups: str = Field(
-        "BT=Partner,TCMT=People who inject,DC=Migrant", alias="POPULATION_GROUPS"
-    )
+    population_groups: str = Field("BT=Partner,TCMT=People who inject,DC=Migrant", alias="POPULATION_GROUPS")
 
     # --- DHIS2 export (app.domain.dhis2, `hen dhis2 push`) ---
     dhis2_mapping: str = Field("", alias="DHIS2_MAPPING")  # mapping file (JSON); empty = export off

@@ -50,6 +50,26 @@ def _expiry(expires_in_days: int | None, now: datetime) -> datetime | None:
     return now + timedelta(days=expires_in_days)
 
 
+def bound_role(
+    session: Session, role: str, clinic_id: int | None, *, holder: str, error: type[DomainError]
+) -> ApiRole:
+    """The role of a key or a console user (`holder`): admin, viewer, or
+    clinic bound to an existing clinic, and only a clinic role bound to
+    one. Raises `error` or NotFound (the clinic)."""
+    try:
+        api_role = ApiRole(role)
+    except ValueError:
+        raise error(f"unknown role {role!r}: use admin, clinic or viewer") from None
+    if api_role is ApiRole.clinic:
+        if clinic_id is None:
+            raise error(f"a clinic {holder} needs a clinic (--clinic ID)")
+        if clinics.clinic_by_id(session, clinic_id) is None:
+            raise NotFound(f"clinic {clinic_id} not found")
+    elif clinic_id is not None:
+        raise error(f"only a clinic {holder} is bound to a clinic")
+    return api_role
+
+
 def create_api_key(
     session: Session,
     *,
@@ -61,22 +81,12 @@ def create_api_key(
 ) -> tuple[ApiKey, str]:
     """Create a key; returns the row and the only copy of the plain key.
     Raises InvalidApiKeyRequest, NotFound (clinic), ApiKeyNameTaken."""
-    try:
-        api_role = ApiRole(role)
-    except ValueError:
-        raise InvalidApiKeyRequest(f"unknown role {role!r}: use admin, clinic or viewer") from None
+    api_role = bound_role(session, role, clinic_id, holder="key", error=InvalidApiKeyRequest)
     name = " ".join((name or "").split())
     if not name:
         raise InvalidApiKeyRequest("a key needs a name")
     if len(name) > 120:
         raise InvalidApiKeyRequest("a key's name is at most 120 characters")
-    if api_role is ApiRole.clinic:
-        if clinic_id is None:
-            raise InvalidApiKeyRequest("a clinic key needs a clinic (--clinic ID)")
-        if clinics.clinic_by_id(session, clinic_id) is None:
-            raise NotFound(f"clinic {clinic_id} not found")
-    elif clinic_id is not None:
-        raise InvalidApiKeyRequest("only a clinic key is bound to a clinic")
     if session.exec(select(ApiKey.id).where(ApiKey.name == name)).first() is not None:
         raise ApiKeyNameTaken(f"a key named {name!r} exists already: choose another name")
     now = clock.now()

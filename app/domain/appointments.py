@@ -19,11 +19,11 @@ from sqlmodel import Session, select
 
 from app import clock
 from app.config import Settings
-from app.domain import audit, clinics, guesses, reminders
+from app.domain import audit, clinics, reminders
 from app.domain.clinics import offers
 from app.domain.code_text import effective_state, format_code, state_error
 from app.domain.codes import get_code
-from app.domain.errors import ClinicInactive, DomainError, MalformedCode, NotOffered, UnknownCode
+from app.domain.errors import ClinicInactive, DomainError, NotOffered
 from app.domain.message_log import queue_rendered
 from app.domain.people import language_of
 from app.domain.when import DateTooFar as DateTooFar  # the typed-date refusals, callers' names for them
@@ -81,12 +81,7 @@ def bookable_code(
     UnknownCode, CodeVoided, CodeExpired, ClinicInactive, NotOffered,
     NoClientPhone. With `actor`, a wrong code is audited as a guess
     (`code.attempt`, for the wrong-code throttle); nothing else is written."""
-    try:
-        row = get_code(session, code)
-    except (MalformedCode, UnknownCode) as exc:
-        if actor:
-            guesses.audit_attempt(session, actor, "code.attempt", exc, code, clinic_id=clinic.id)
-        raise
+    row = get_code(session, code, actor=actor, clinic_id=clinic.id)
     now = now or clock.now()
     state = effective_state(row, now)
     if state not in (CodeState.issued, CodeState.redeemed):

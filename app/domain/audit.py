@@ -34,3 +34,8 @@ def record(
 
 def phone_actor(phone: str) -> str:
     return f"phone:{phone}"
+
+
+def user_actor(email: str) -> str:
+    """How a console user appears in the audit log."""
+    return f"user:{email}"

@@ -45,13 +45,22 @@ from app.models import Channel, Clinic, CodeState, MessageKind, Redemption, Refe
 # ---------------------------------------------------------------- look-ups
 
 
-def get_code(session: Session, code: str) -> ReferralCode:
+def get_code(
+    session: Session, code: str, *, actor: str | None = None, action: str = "code.attempt", **audit_values
+) -> ReferralCode:
     """The code row for a typed code, whatever its state. Raises
-    MalformedCode (before any query) or UnknownCode."""
-    digits = parse_code(code)
-    row = session.exec(select(ReferralCode).where(ReferralCode.code == digits)).first()
-    if row is None:
-        raise UnknownCode(f"no code {format_code(digits)}", code=format_code(digits))
+    MalformedCode (before any query) or UnknownCode; with `actor`, such a
+    wrong code is first audited as that actor's guess (`action`, for the
+    wrong-code throttle)."""
+    try:
+        digits = parse_code(code)
+        row = session.exec(select(ReferralCode).where(ReferralCode.code == digits)).first()
+        if row is None:
+            raise UnknownCode(f"no code {format_code(digits)}", code=format_code(digits))
+    except (MalformedCode, UnknownCode) as exc:
+        if actor:
+            guesses.audit_attempt(session, actor, action, exc, code, **audit_values)
+        raise
     return row
 
 
@@ -78,12 +87,7 @@ def code_status(session: Session, code: str, *, actor: str | None = None) -> Ref
     UnknownCode, AlreadyRedeemed, CodeVoided or CodeExpired (past expiry
     counts even when not yet marked). With `actor`, the look-up is audited
     (`code.attempt`, outcome) for the wrong-code throttle."""
-    try:
-        row = get_code(session, code)
-    except (MalformedCode, UnknownCode) as exc:
-        if actor:
-            guesses.audit_attempt(session, actor, "code.attempt", exc, code)
-        raise
+    row = get_code(session, code, actor=actor)
     now = clock.now()
     if effective_state(row, now) != CodeState.issued:
         exc = state_error(row, now)
@@ -101,11 +105,7 @@ def look_up(session: Session, settings: Settings, code: str, *, actor: str) -> R
     of unknown or malformed codes in the hour; every look-up is audited
     (`code.attempt`). Raises Throttled, MalformedCode, UnknownCode."""
     guesses.check_actor_throttle(session, settings, actor)
-    try:
-        row = get_code(session, code)
-    except (MalformedCode, UnknownCode) as exc:
-        guesses.audit_attempt(session, actor, "code.attempt", exc, code)
-        raise
+    row = get_code(session, code, actor=actor)
     audit.record(session, actor, "code.attempt", "referral_code", row.id, outcome="looked_up")
     return row
 
@@ -136,11 +136,7 @@ def redeem_code(
     wrong-code limit, like `look_up`."""
     if throttle_first:
         guesses.check_actor_throttle(session, settings, actor)
-    try:
-        row = get_code(session, code)
-    except (MalformedCode, UnknownCode) as exc:
-        guesses.audit_attempt(session, actor, "code.redeem", exc, code, clinic_id=clinic.id)
-        raise
+    row = get_code(session, code, actor=actor, action="code.redeem", clinic_id=clinic.id)
     now = clock.now()
     svc = clinics.service_by_id(session, row.service_id)
     failure: DomainError | None = None
@@ -244,11 +240,7 @@ def void_code(session: Session, code: str, *, worker: Worker | None, actor: str)
     CodeVoided, CodeExpired. A wrong code, and for a worker another
     worker's code, is audited as a guess (`code.attempt`); another worker's
     code is answered as unknown, so VOID never tells whether a code exists."""
-    try:
-        row = get_code(session, code)
-    except (MalformedCode, UnknownCode) as exc:
-        guesses.audit_attempt(session, actor, "code.attempt", exc, code)
-        raise
+    row = get_code(session, code, actor=actor)
     if worker is not None and row.worker_id != worker.id:
         exc = NotIssuer("only the worker who issued a code can void it", code=format_code(row.code))
         guesses.audit_attempt(session, actor, "code.attempt", exc, code)

@@ -71,7 +71,7 @@ def sign_in(session: Session, email: str, password: str) -> tuple[str, SignedIn]
             expires_at=clock.now() + LIFETIME,
         )
     )
-    audit.record(session, f"user:{user.email}", "user.sign_in", "staff_user", user.id)
+    audit.record(session, audit.user_actor(user.email), "user.sign_in", "staff_user", user.id)
     return token, SignedIn(user, csrf)
 
 

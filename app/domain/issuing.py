@@ -260,7 +260,9 @@ def void_issued(session: Session, row: ReferralCode, *, actor: str, now: datetim
     audit.record(session, actor, "code.void", "referral_code", row.id, **audit_values)
     reminders.cancel_for_code(session, row.id, "voided")  # the appointments' reminders too
     for appointment in session.exec(
-        select(Appointment).where(Appointment.code_id == row.id, Appointment.status == AppointmentStatus.booked)
+        select(Appointment).where(
+            Appointment.code_id == row.id, Appointment.status == AppointmentStatus.booked
+        )
     ).all():
         appointment.status = AppointmentStatus.cancelled
         session.add(appointment)

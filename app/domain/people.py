@@ -46,7 +46,12 @@ def get_or_create_person(session: Session, phone: str) -> Person:
 
 
 def _caller_query():
-    worker, staff, person, clinic = Worker.__table__, ClinicStaff.__table__, Person.__table__, Clinic.__table__
+    worker, staff, person, clinic = (
+        Worker.__table__,
+        ClinicStaff.__table__,
+        Person.__table__,
+        Clinic.__table__,
+    )
     asked = sa.select(sa.bindparam("phone").label("phone")).subquery()
     old_worker, old_staff = worker.alias("old_worker"), staff.alias("old_staff")
     inactive_worker = sa.exists().where(

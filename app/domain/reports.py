@@ -219,22 +219,7 @@ def _outreach(session: Session, rows: dict, by: By, date_from: date, date_to: da
 def _cohort_figures(session: Session, rows: dict, key, joins: bool, start, end) -> None:
     """Redemption rate and median days to redeem of the codes issued in the
     period, per row (`stats`' own statements)."""
-    if session.get_bind().dialect.name == "postgresql":
-        for setting in stats.PG_SETTINGS:
-            session.execute(sa.text(f"SET LOCAL {setting}"))
-        found = {
-            k: (issued, redeemed or 0, stats.as_days(median))
-            for k, issued, redeemed, median in session.execute(stats.pg_statement(key, joins, start, end))
-        }
-    else:
-        counts = [key.label("key"), sa.func.count(), sa.func.count(code_t.c.redeemed_at)]
-        medians = stats.sqlite_medians(session, key, joins, start, end)
-        found = {
-            k: (issued, redeemed, medians.get(k))
-            for k, issued, redeemed in session.execute(
-                stats.cohort(counts, joins_people=joins, start=start, end=end).group_by(key)
-            )
-        }
+    found = stats.cohort_figures(session, key, joins, start, end)
     for k, (issued, redeemed, median) in found.items():
         if k in rows and issued:
             rows[k].redemption_rate = round(redeemed / issued, 4)

@@ -142,7 +142,7 @@ def grouping(session: Session, group_by: str, tz: ZoneInfo, start, end):
     return key, joins, [label for label, _ in months]
 
 
-def cohort(columns, *, joins_people: bool, start, end):
+def _cohort(columns, *, joins_people: bool, start, end):
     """SELECT columns over the codes issued in [start, end), voided ones
     excepted. One table: the redemption's time and clinic are copied onto
     the code (`redeemed_at`, `redeemed_clinic_id`, see migration 0002), so
@@ -160,12 +160,27 @@ def cohort(columns, *, joins_people: bool, start, end):
     return stmt
 
 
-def as_days(value) -> float | None:
+def _as_days(value) -> float | None:
     if value is None:
         return None
     if isinstance(value, timedelta):
         return value.total_seconds() / 86400
     return float(value)
+
+
+def cohort_figures(session: Session, key, joins: bool, start, end, months: int = 0) -> dict:
+    """{key: (issued, redeemed, median days to redeem)} of the codes issued
+    in [start, end), per `key` (PostgreSQL: `pg_statement`; SQLite: counts
+    and `_sqlite_medians`)."""
+    if session.get_bind().dialect.name == "postgresql":
+        for setting in PG_SETTINGS:
+            session.execute(sa.text(f"SET LOCAL {setting}"))
+        stmt = pg_statement(key, joins, start, end, months)
+        return {k: (issued, redeemed or 0, _as_days(m)) for k, issued, redeemed, m in session.execute(stmt)}
+    counts = [key.label("key"), sa.func.count(), sa.func.count(code_t.c.redeemed_at)]
+    stmt = _cohort(counts, joins_people=joins, start=start, end=end).group_by(key)
+    medians = _sqlite_medians(session, key, joins, start, end)
+    return {k: (issued, redeemed, medians.get(k)) for k, issued, redeemed in session.execute(stmt)}
 
 
 def redemption_stats(
@@ -182,18 +197,8 @@ def redemption_stats(
     codes issued in the period; groups ordered by key (none last). Raises
     InvalidPeriod."""
     start, end = period_bounds(date_from, date_to, tz)
-    dialect = session.get_bind().dialect.name
     key, joins, months = grouping(session, group_by, tz, start, end)
-    if dialect == "postgresql":
-        for setting in PG_SETTINGS:
-            session.execute(sa.text(f"SET LOCAL {setting}"))
-        stmt = pg_statement(key, joins, start, end, len(months))
-        rows = {k: (issued, redeemed or 0, as_days(m)) for k, issued, redeemed, m in session.execute(stmt)}
-    else:
-        counts = [key.label("key"), sa.func.count(), sa.func.count(code_t.c.redeemed_at)]
-        stmt = cohort(counts, joins_people=joins, start=start, end=end).group_by(key)
-        medians = sqlite_medians(session, key, joins, start, end)
-        rows = {k: (issued, redeemed, medians.get(k)) for k, issued, redeemed in session.execute(stmt)}
+    rows = cohort_figures(session, key, joins, start, end, len(months))
     if months:  # month index -> "YYYY-MM"
         rows = {months[k - 1]: figures for k, figures in rows.items()}
 
@@ -249,7 +254,7 @@ def pg_statement(key, joins: bool, start, end, months: int = 0):
         index = sa.func.generate_series(1, count).table_valued("i").render_derived(name="month")
         key, month_key = index.c.i, key
     columns = [key.label("key"), sa.func.count().label("issued"), waits]
-    g = cohort(columns, joins_people=joins, start=start, end=end)
+    g = _cohort(columns, joins_people=joins, start=start, end=end)
     if index is not None:
         g = g.join(index, index.c.i == month_key)
     g = g.group_by(key).subquery("g")
@@ -258,12 +263,12 @@ def pg_statement(key, joins: bool, start, end, months: int = 0):
     return sa.select(g.c.key, g.c.issued, sa.func.cardinality(g.c.waits), median)
 
 
-def sqlite_medians(session: Session, key, joins: bool, start, end) -> dict:
+def _sqlite_medians(session: Session, key, joins: bool, start, end) -> dict:
     """Median days to redeem per key, with window functions: the middle row
     (or the mean of the two middle rows) of each group's redeemed codes."""
     days = sa.func.julianday(code_t.c.redeemed_at) - sa.func.julianday(code_t.c.issued_at)
     ranked = (
-        cohort(
+        _cohort(
             [
                 key.label("key"),
                 days.label("days"),

@@ -14,9 +14,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
 
 from app import clock
-from app.domain import audit, clinics
+from app.domain import audit
+from app.domain.apikeys import bound_role
 from app.domain.errors import DomainError, NotFound
-from app.models import ApiRole, StaffUser
+from app.models import StaffUser
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 200
@@ -56,22 +57,12 @@ def create_user(
     actor: str = "cli",
 ) -> StaffUser:
     """A new active account. Raises InvalidUser, EmailTaken, NotFound (clinic)."""
-    try:
-        api_role = ApiRole(role)
-    except ValueError:
-        raise InvalidUser(f"unknown role {role!r}: use admin, clinic or viewer") from None
     name = " ".join((name or "").split())
     if not name or len(name) > 120:
         raise InvalidUser("a user needs a name of at most 120 characters")
     address = _email(email)
     _check_password(password)
-    if api_role is ApiRole.clinic:
-        if clinic_id is None:
-            raise InvalidUser("a clinic user needs a clinic (--clinic ID)")
-        if clinics.clinic_by_id(session, clinic_id) is None:
-            raise NotFound(f"clinic {clinic_id} not found")
-    elif clinic_id is not None:
-        raise InvalidUser("only a clinic user is bound to a clinic")
+    api_role = bound_role(session, role, clinic_id, holder="user", error=InvalidUser)
     if session.exec(select(StaffUser.id).where(StaffUser.email == address)).first() is not None:
         raise EmailTaken(f"a user with {address} exists already")
     user = StaffUser(

@@ -152,7 +152,9 @@ API_ERRORS: dict[int | str, dict] = {
 }
 NOT_FOUND: dict[int | str, dict] = {404: _error("no such row")}
 CONFLICT: dict[int | str, dict] = {409: _error("refused by a rule (duplicate, state of the code, ...)")}
-THROTTLED: dict[int | str, dict] = {429: _error("too many unknown or malformed codes from this key in the hour")}
+THROTTLED: dict[int | str, dict] = {
+    429: _error("too many unknown or malformed codes from this key in the hour")
+}
 
 
 @contextmanager
@@ -196,6 +198,7 @@ def reject_repeated_query_parameters(request: Request) -> None:
         if known is not None and name not in known:
             takes = ", ".join(sorted(known)) or "none"
             raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name}: not a parameter of this route (it takes: {takes})"
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"{name}: not a parameter of this route (it takes: {takes})",
             )
         seen.add(name)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from app import clock
-from app.domain import console_sessions, onboarding, outreach, registry
+from app.domain import audit, console_sessions, onboarding, outreach, registry
 from app.domain.errors import DomainError
 from app.domain.phones import mask_phone
 from app.messages import UnknownMessageKey, render
@@ -84,7 +84,12 @@ def add_worker(
         return refused
     try:
         onboarding.register_worker(
-            session, settings, actor=f"user:{signed.user.email}", name=name, phone=phone, district=district
+            session,
+            settings,
+            actor=audit.user_actor(signed.user.email),
+            name=name,
+            phone=phone,
+            district=district,
         )
     except DomainError as exc:
         session.rollback()
@@ -112,7 +117,7 @@ def deactivate_worker(
         registry.update_worker(
             session,
             worker_id,
-            actor=f"user:{signed.user.email}",
+            actor=audit.user_actor(signed.user.email),
             region=settings.default_region,
             active=False,
         )

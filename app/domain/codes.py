@@ -113,6 +113,23 @@ def look_up(session: Session, settings: Settings, code: str, *, actor: str) -> R
 # ---------------------------------------------------------------- redeem
 
 
+def redeem_refusal(session: Session, row: ReferralCode, clinic: Clinic, now) -> DomainError | None:
+    """Why `clinic` may not redeem `row` now (ClinicInactive, the code's
+    state error, NotOffered), or None; reads only."""
+    if not clinic.active:
+        return ClinicInactive("this clinic is not active", clinic=clinic.display_name)
+    if effective_state(row, now) != CodeState.issued:
+        return state_error(row, now)
+    if not offers(session, clinic.id, row.service_id):
+        return NotOffered(
+            "clinic does not offer this service",
+            clinic=clinic.display_name,
+            service=clinics.service_by_id(session, row.service_id).code,
+            code=format_code(row.code),
+        )
+    return None
+
+
 def redeem_code(
     session: Session,
     settings: Settings,
@@ -139,18 +156,7 @@ def redeem_code(
     row = get_code(session, code, actor=actor, action="code.redeem", clinic_id=clinic.id)
     now = clock.now()
     svc = clinics.service_by_id(session, row.service_id)
-    failure: DomainError | None = None
-    if not clinic.active:
-        failure = ClinicInactive("this clinic is not active", clinic=clinic.display_name)
-    elif effective_state(row, now) != CodeState.issued:
-        failure = state_error(row, now)
-    elif not offers(session, clinic.id, row.service_id):
-        failure = NotOffered(
-            "clinic does not offer this service",
-            clinic=clinic.display_name,
-            service=svc.code,
-            code=format_code(row.code),
-        )
+    failure = redeem_refusal(session, row, clinic, now)
     if failure is None:
         redemption, failure = _record_redemption(session, row, clinic, channel, actor, now)
     if failure is not None:

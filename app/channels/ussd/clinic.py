@@ -30,10 +30,10 @@ from app.channels.ussd.screens import (
     service_label,
     typed_code,
 )
-from app.domain import appointments, audit, clinics, code_text, codes, errors, guesses, people
+from app.domain import appointments, audit, clinics, code_text, codes, guesses, people
 from app.domain.errors import DomainError, MalformedCode, UnknownCode
 from app.domain.phones import mask_phone
-from app.models import Channel, Clinic, CodeState, ReferralCode
+from app.models import Channel, Clinic, ReferralCode
 
 _DDMM = re.compile(r"^(\d{2})(\d{2})(\d{4})?$")
 _HHMM = re.compile(r"^(\d{1,2})(\d{2})?$")
@@ -84,23 +84,13 @@ def staff_ceiling(ctx: Ctx) -> Act | None:
 
 def redeemable_code(ctx: Ctx, code: str) -> ReferralCode:
     """The code's row when the desk's clinic may redeem it now (the checks
-    of `codes.redeem_code`, in its order); reads only. Raises MalformedCode,
-    UnknownCode, ClinicInactive, AlreadyRedeemed, CodeVoided, CodeExpired,
-    NotOffered."""
+    of `codes.redeem_code`: `codes.redeem_refusal`); reads only. Raises
+    MalformedCode, UnknownCode, ClinicInactive, AlreadyRedeemed,
+    CodeVoided, CodeExpired, NotOffered."""
     row = codes.get_code(ctx.session, code)
-    clinic = _staff_clinic(ctx)
-    now = clock.now()
-    if not clinic.active:
-        raise errors.ClinicInactive("this clinic is not active", clinic=clinic.display_name)
-    if code_text.effective_state(row, now) != CodeState.issued:
-        raise code_text.state_error(row, now)
-    if not clinics.offers(ctx.session, clinic.id, row.service_id):
-        raise errors.NotOffered(
-            "clinic does not offer this service",
-            clinic=clinic.display_name,
-            service=clinics.service_by_id(ctx.session, row.service_id).code,
-            code=code_text.format_code(row.code),
-        )
+    failure = codes.redeem_refusal(ctx.session, row, _staff_clinic(ctx), clock.now())
+    if failure is not None:
+        raise failure
     return row
 
 

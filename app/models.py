@@ -54,6 +54,7 @@ class Channel(StrEnum):
     sms = "sms"
     ussd = "ussd"
     api = "api"
+    web = "web"  # the console
 
 
 class Direction(StrEnum):

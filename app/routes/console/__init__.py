@@ -24,7 +24,16 @@ from app.domain.console_sessions import SignedIn
 from app.messages import render
 from app.models import ApiRole
 from app.routes.console import workers
-from app.routes.console.pages import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Current, language, page, secure
+from app.routes.console.pages import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    Current,
+    language,
+    page,
+    refused,
+    secure,
+    signed_out,
+)
 from app.routes.deps import SessionDep, SettingsDep
 
 router = APIRouter(include_in_schema=False)
@@ -89,7 +98,7 @@ def logout(
     request: Request, session: SessionDep, signed: Current, csrf: Annotated[str, Form(max_length=100)] = ""
 ) -> Response:
     if signed is not None and not console_sessions.csrf_matches(signed, csrf):
-        return Response(render("console.form_expired", language(request)), status_code=403)
+        return refused(request, "console.form_expired", 403, signed)
     console_sessions.sign_out(session, request.cookies.get(SESSION_COOKIE))
     session.commit()
     response = RedirectResponse("/console/login", status_code=303)
@@ -112,7 +121,7 @@ def _month_figures(session: Session, settings, signed: SignedIn) -> tuple[date, 
 @router.get("/console/")
 def overview(request: Request, session: SessionDep, settings: SettingsDep, signed: Current) -> Response:
     if signed is None:
-        return RedirectResponse("/console/login", status_code=303)
+        return signed_out()
     first, today, figures, clinic_only = _month_figures(session, settings, signed)
     lang = language(request)
     shown = [(name, figures[name]) for name in reports.INDICATORS if not (clinic_only and name == "opt_outs")]
@@ -124,8 +133,7 @@ def overview(request: Request, session: SessionDep, settings: SettingsDep, signe
     return page(
         request,
         "overview.html",
-        user=signed.user,
-        csrf=signed.csrf,
+        signed=signed,
         date_from=first.strftime("%d/%m/%Y"),
         date_to=today.strftime("%d/%m/%Y"),
         figures=shown,

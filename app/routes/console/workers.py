@@ -10,30 +10,20 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from app import clock
-from app.domain import audit, console_sessions, onboarding, outreach, registry
+from app.domain import onboarding, outreach, registry
 from app.domain.errors import DomainError
 from app.domain.phones import mask_phone
-from app.messages import UnknownMessageKey, render
-from app.models import ApiRole
-from app.routes.console.pages import Current, language, page
+from app.routes.console.pages import Current, actor, changing, page, refusal, sees_phones, signed_out
 from app.routes.deps import SessionDep, SettingsDep
 
 router = APIRouter(include_in_schema=False)
 SHOWN = 500  # workers on the page
 
 
-def _refusal(request: Request, exc: DomainError) -> str:
-    """A domain refusal in the page's language (its message when no text fits)."""
-    try:
-        return render(exc.key, language(request), **exc.values)
-    except (UnknownMessageKey, KeyError, ValueError):
-        return str(exc)
-
-
 def _list(request: Request, session, settings, signed, *, error: str = "", status_code: int = 200, form=None):
     workers, _ = registry.list_workers(session, limit=SHOWN, offset=0)
     today = clock.now().astimezone(settings.tz).date()
-    admin = signed.user.role == ApiRole.admin
+    admin = sees_phones(signed)
     rows = []
     for worker in workers:
         month = outreach.worker_month_stats(session, worker, today, tz=settings.tz)
@@ -44,7 +34,7 @@ def _list(request: Request, session, settings, signed, *, error: str = "", statu
         status_code,
         rows=rows,
         admin=admin,
-        csrf=signed.csrf,
+        signed=signed,
         error=error,
         form=form or {},
     )
@@ -53,19 +43,8 @@ def _list(request: Request, session, settings, signed, *, error: str = "", statu
 @router.get("/console/workers")
 def workers(request: Request, session: SessionDep, settings: SettingsDep, signed: Current) -> Response:
     if signed is None:
-        return RedirectResponse("/console/login", status_code=303)
+        return signed_out()
     return _list(request, session, settings, signed)
-
-
-def _may_change(request: Request, signed, csrf: str) -> Response | None:
-    """None when an admin sent the page's own form; else the refusal."""
-    if signed is None:
-        return RedirectResponse("/console/login", status_code=303)
-    if not console_sessions.csrf_matches(signed, csrf):
-        return Response(render("console.form_expired", language(request)), status_code=403)
-    if signed.user.role != ApiRole.admin:
-        return Response(render("console.admins_only", language(request)), status_code=403)
-    return None
 
 
 @router.post("/console/workers")
@@ -79,14 +58,14 @@ def add_worker(
     district: Annotated[str, Form(max_length=80)] = "",
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    refused = _may_change(request, signed, csrf)
+    refused = changing(request, signed, csrf)
     if refused is not None:
         return refused
     try:
         onboarding.register_worker(
             session,
             settings,
-            actor=audit.user_actor(signed.user.email),
+            actor=actor(signed),
             name=name,
             phone=phone,
             district=district,
@@ -95,7 +74,7 @@ def add_worker(
         session.rollback()
         form = {"name": name, "phone": phone, "district": district}
         return _list(
-            request, session, settings, signed, error=_refusal(request, exc), status_code=422, form=form
+            request, session, settings, signed, error=refusal(request, exc), status_code=422, form=form
         )
     session.commit()
     return RedirectResponse("/console/workers", status_code=303)
@@ -110,19 +89,19 @@ def deactivate_worker(
     signed: Current,
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    refused = _may_change(request, signed, csrf)
+    refused = changing(request, signed, csrf)
     if refused is not None:
         return refused
     try:
         registry.update_worker(
             session,
             worker_id,
-            actor=audit.user_actor(signed.user.email),
+            actor=actor(signed),
             region=settings.default_region,
             active=False,
         )
     except DomainError as exc:
         session.rollback()
-        return _list(request, session, settings, signed, error=_refusal(request, exc), status_code=404)
+        return _list(request, session, settings, signed, error=refusal(request, exc), status_code=404)
     session.commit()
     return RedirectResponse("/console/workers", status_code=303)

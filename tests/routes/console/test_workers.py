@@ -90,4 +90,4 @@ def test_a_form_without_its_token_is_refused(admin, demo):
     r = admin.post("/console/workers", data={"name": "X", "phone": "0912000999"}, follow_redirects=False)
     assert r.status_code == 403
     assert demo.exec(select(Worker).where(Worker.phone == "+84912000999")).first() is None
-    assert r.text == render("console.form_expired", "vi")
+    assert render("console.form_expired", "vi") in r.text and "<nav" in r.text

@@ -33,8 +33,6 @@ How fakesmsc (Kannel 1.4.5) behaves, which the harness works around:
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import re
 import secrets
 import shutil
@@ -50,6 +48,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlsplit
 
 import pytest
+
+from tests import debian_packages
 
 FAKESMSC = Path("/usr/lib/kannel/test/fakesmsc")
 PACKAGES = ("kannel", "kannel-extras")
@@ -72,27 +72,7 @@ def _binaries() -> tuple[str, str] | None:
 def ensure_kannel() -> tuple[str, str]:
     """bearerbox and smsbox, installing the packages when this may (root,
     apt-get); otherwise skips the test (fails it under CI)."""
-    found = _binaries()
-    if found:
-        return found
-    problem = "Kannel not installed (Debian packages kannel, kannel-extras)"
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        # one installer at a time: pytest-xdist workers may all get here
-        with open("/tmp/hen-kannel-install.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not _binaries():
-                for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *PACKAGES]):
-                    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
-                    if done.returncode != 0:
-                        problem += f"; `{' '.join(command)}` failed: {done.stderr.strip()[-300:]}"
-                        break
-        found = _binaries()
-        if found:
-            return found
-    if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
-        pytest.fail(problem)
-    pytest.skip(problem)
+    return debian_packages.ensure(PACKAGES, _binaries, "Kannel")
 
 
 # ---------------------------------------------------------------- MT lines

@@ -97,6 +97,17 @@ def test_the_readme_walkthrough_runs_as_written(local_service):
     assert sum(r["issued"] for r in rows) == 1 and sum(r["redeemed"] for r in rows) == 1
     assert indicators["people_referred"] == 1
     assert indicators["referred_to_vct"] == 1 and indicators["went_to_vct"] == 1
+    # 7. the console account signs in and sees the month's code
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as browser:
+        form = browser.get("/console/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+        signed = browser.post(
+            "/console/login",
+            data={"email": "po@example.org", "password": "a long enough secret", "csrf": csrf},
+        )
+        assert signed.status_code == 303 and signed.headers["location"] == "/console/"
+        overview = browser.get("/console/").text
+        assert re.search(r'data-indicator="codes_issued">[^<]*<b>1</b>', overview)
 
 
 def test_the_readme_keyword_table_is_the_alias_table():

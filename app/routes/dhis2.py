@@ -8,7 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
+from sqlmodel import Session
 
+from app.config import Settings
 from app.domain import dhis2
 from app.routes.deps import ReaderKey, SessionDep, SettingsDep
 from app.schemas import ErrorDetail
@@ -54,6 +56,15 @@ class DataValueSetPublic(BaseModel):
 def dhis2_export(
     period: Period, request: Request, session: SessionDep, settings: SettingsDep, key: ReaderKey
 ):
-    return dhis2.data_value_set(
-        session, mapping=request.app.state.dhis2_mapping, period=period, tz=settings.tz
+    return data_value_set_public(request, session, settings, period)
+
+
+def data_value_set_public(
+    request: Request, session: Session, settings: Settings, period: str
+) -> DataValueSetPublic:
+    """The dataValueSet of `period` (YYYYMM) as the API and the console
+    serve it. Raises dhis2.ExportOff (no mapping), reports.InvalidMonth,
+    dhis2.MappingIncomplete."""
+    return DataValueSetPublic.model_validate(
+        dhis2.data_value_set(session, mapping=request.app.state.dhis2_mapping, period=period, tz=settings.tz)
     )

@@ -9,7 +9,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
+from sqlmodel import Session
 
+from app.config import Settings
 from app.domain import reports
 from app.routes.csv_stream import CSV_RESPONSE, csv_response
 from app.routes.deps import ReaderKey, SessionDep, SettingsDep
@@ -51,6 +53,12 @@ def report_public(report: reports.MonthlyReport) -> MonthlyReportPublic:
     response_model=MonthlyReportPublic,
 )
 def monthly(month: Month, session: SessionDep, settings: SettingsDep, key: ReaderKey):
+    return monthly_public(session, settings, month)
+
+
+def monthly_public(session: Session, settings: Settings, month: str) -> MonthlyReportPublic:
+    """The report of `month` (YYYY-MM) as the API and the console show it.
+    Raises reports.InvalidMonth, stats.InvalidPeriod."""
     return report_public(
         reports.monthly_report(
             session, month=month, tz=settings.tz, group_labels=settings.population_group_labels
@@ -73,11 +81,16 @@ CSV_COLUMNS = [
     responses=CSV_RESPONSE,
 )
 def monthly_csv(month: Month, request: Request, session: SessionDep, settings: SettingsDep, key: ReaderKey):
-    body = report_public(
-        reports.monthly_report(
-            session, month=month, tz=settings.tz, group_labels=settings.population_group_labels
-        )
-    )
+    return monthly_csv_response(request, session, settings, month)
+
+
+def monthly_csv_response(
+    request: Request, session: Session, settings: Settings, month: str
+) -> StreamingResponse:
+    """The CSV download of `month`'s report, the same for the API and the
+    console. Raises reports.InvalidMonth, stats.InvalidPeriod (before any
+    byte is sent)."""
+    body = monthly_public(session, settings, month)
     lines = (
         [("site", row) for row in body.rows] + [("total", body.total)] + [("group", g) for g in body.groups]
     )

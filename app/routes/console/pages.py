@@ -32,6 +32,7 @@ LANG_COOKIE = "hen_lang"
 LANGUAGES = ("vi", "en")
 ADMIN = (ApiRole.admin,)
 EVERYONE = (ApiRole.admin, ApiRole.clinic, ApiRole.viewer)
+READERS = (ApiRole.admin, ApiRole.viewer)  # the program-wide logs and reports, as for API keys
 
 # The menu: (path, catalogue key, roles that see it).
 MENU = (
@@ -41,9 +42,9 @@ MENU = (
     ("/console/services", "console.menu_services", EVERYONE),
     ("/console/codes", "console.menu_codes", EVERYONE),
     ("/console/redemptions", "console.menu_redemptions", EVERYONE),
-    ("/console/reminders", "console.menu_reminders", EVERYONE),
-    ("/console/messages", "console.menu_messages", EVERYONE),
-    ("/console/reports", "console.menu_reports", EVERYONE),
+    ("/console/reminders", "console.menu_reminders", READERS),
+    ("/console/messages", "console.menu_messages", READERS),
+    ("/console/reports", "console.menu_reports", READERS),
     ("/console/api-keys", "console.menu_api_keys", ADMIN),
     ("/console/users", "console.menu_users", ADMIN),
 )

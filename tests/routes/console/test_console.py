@@ -4,6 +4,8 @@ session cookie, the overview of this month's figures, sign-out."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,6 +19,7 @@ from tests.conftest import make_settings
 from tests.factories import CLIENT_LOCAL, NOW, clinic_named, sms
 
 PASSWORD = "a long enough secret"
+HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 @pytest.fixture
@@ -137,3 +140,25 @@ def test_the_session_cookie_is_secure_in_production(demo, db, database_url, froz
     ) as c:
         r = sign_in(c, email="a@example.org")
     assert r.status_code == 303 and "Secure" in r.headers["set-cookie"]
+
+
+def _bar(page: str, month: str) -> tuple[int, int]:
+    row = re.search(rf'data-month="{month}">(.*?)</tr>', page, re.S).group(1)
+    issued, used = (int(n) for n in re.findall(r'<span class="n">(\d+)</span>', row))
+    return issued, used
+
+
+def test_the_chart_shows_codes_by_month(console, frozen_clock, demo):
+    frozen_clock(NOW - timedelta(days=40))
+    sms(console, DEMO_WORKER_PHONE, f"GT VCT {CLIENT_LOCAL}")
+    frozen_clock(NOW)
+    sms(console, DEMO_WORKER_PHONE, "GT MMT 0912345670")
+    sms(console, DEMO_WORKER_PHONE, "GT VCT 0912345671")
+    sign_in(console)
+    page = console.get("/console/").text
+    this_month = NOW.astimezone(HANOI)
+    before = (this_month - timedelta(days=40)).strftime("%m/%Y")
+    assert _bar(page, this_month.strftime("%m/%Y")) == (2, 0)
+    assert _bar(page, before) == (1, 0)
+    assert len(re.findall(r'data-month="', page)) == 6
+    assert render("console.chart", "vi") in page

@@ -16,32 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-import uvicorn
 
 from app.main import create_app
 from tests.conftest import WEBHOOK_TOKEN, make_settings
 from tests.factories import at_sms, ussd_form
-from tests.kannel_harness import free_port
+from tests.live_server import served
 
 TOKEN = {"X-Webhook-Token": WEBHOOK_TOKEN}
-
-
-@contextlib.contextmanager
-def served(app) -> Iterator[str]:
-    """`app` under uvicorn on a free port: its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the application did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @contextlib.contextmanager

@@ -19,6 +19,8 @@ SERVICES = [
     ("STI", "STI examination and treatment", "Kham suc khoe", 30, None),
     ("PREP", "Pre-exposure prophylaxis", "Cham soc du phong", 30, None),
 ]
+# peer coupons (app.domain.coupons): service code -> (coupons per client, their services, deepest wave)
+COUPONS = {"VCT": (3, ["VCT"], 3)}
 
 CLINICS = [
     # internal name, display name (proper Vietnamese: folded where a text is
@@ -69,8 +71,16 @@ def load_demo(session: Session) -> dict[str, int]:
     for code, name, display, expiry, retest in SERVICES:
         row = session.exec(select(Service).where(Service.code == code)).first()
         if row is None:
+            peer_coupons, coupon_services, max_waves = COUPONS.get(code, (0, [], 0))
             row = Service(
-                code=code, name=name, display_name=display, expiry_days=expiry, retest_after_days=retest
+                code=code,
+                name=name,
+                display_name=display,
+                expiry_days=expiry,
+                retest_after_days=retest,
+                peer_coupons=peer_coupons,
+                coupon_services=coupon_services,
+                max_waves=max_waves,
             )
             session.add(row)
             session.flush()

@@ -55,6 +55,7 @@ class Channel(StrEnum):
     ussd = "ussd"
     api = "api"
     web = "web"  # the console
+    coupon = "coupon"  # a peer coupon, issued when its parent code was redeemed
 
 
 class Direction(StrEnum):
@@ -133,6 +134,12 @@ class Service(SQLModel, table=True):
     display_name: str = Field(max_length=80)  # neutral, shown to clients
     expiry_days: int = Field(default=30)
     retest_after_days: int | None = Field(default=None)  # None: no re-test reminder
+    # peer coupons (app.domain.coupons): how many a client gets when a code of
+    # this service is redeemed (0: none), the service codes they are for, in
+    # turn ([]: this service), and the deepest wave a chain may reach
+    peer_coupons: int = Field(default=0)
+    coupon_services: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    max_waves: int = Field(default=0)
     active: bool = Field(default=True)
     created_at: datetime = Field(default_factory=clock.now, sa_type=UTCDateTime)
 
@@ -203,6 +210,12 @@ class ReferralCode(SQLModel, table=True):
     # the worker's optional tag for the client's population group (settings'
     # POPULATION_GROUPS, e.g. BT); never a name
     population_group: str | None = Field(default=None, max_length=16)
+    # a peer coupon's parent code; wave 0 for a worker's or staff's code, the
+    # parent's + 1 for a coupon; when the code's own coupons were issued (set
+    # once, by a conditional UPDATE: app.domain.coupons)
+    parent_code_id: int | None = Field(default=None, foreign_key="referral_code.id", index=True)
+    wave: int = Field(default=0)
+    coupons_issued_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Redemption(SQLModel, table=True):

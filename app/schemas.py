@@ -75,6 +75,9 @@ class Page(BaseModel, Generic[T]):
 
 # ---------------------------------------------------------------- services
 
+UpToTen = Annotated[StrictInt, Field(ge=0, le=10)]
+CouponServices = Annotated[list[ServiceCode], Field(max_length=10)]
+
 
 class ServiceCreate(Input):
     code: ServiceCode = Field(description="short code used in SMS, e.g. VCT")
@@ -84,6 +87,9 @@ class ServiceCreate(Input):
     )
     expiry_days: StrictInt = Field(30, ge=1, le=365)
     retest_after_days: StrictInt | None = Field(None, ge=1, le=730)
+    peer_coupons: UpToTen = Field(0, description="peer coupons a client gets when their code is redeemed")
+    coupon_services: CouponServices = Field(default_factory=list, description="their services ([]: this)")
+    max_waves: UpToTen = Field(0, description="deepest wave: the worker's code is 0, its coupons 1")
 
 
 class ServiceUpdate(UpdateInput):
@@ -92,6 +98,9 @@ class ServiceUpdate(UpdateInput):
     expiry_days: StrictInt = Field(None, ge=1, le=365)
     retest_after_days: StrictInt | None = Field(None, ge=1, le=730)
     active: StrictBool = Field(None, description="false deactivates: no new codes for this service")
+    peer_coupons: UpToTen = None
+    coupon_services: CouponServices = Field(None, description="replaces the list; codes dealt in turn")
+    max_waves: UpToTen = None
 
 
 class ServicePublic(BaseModel):
@@ -101,6 +110,9 @@ class ServicePublic(BaseModel):
     display_name: str
     expiry_days: int
     retest_after_days: int | None
+    peer_coupons: int
+    coupon_services: list[str]
+    max_waves: int
     active: bool
     created_at: datetime
 
@@ -224,6 +236,7 @@ class CodeIssue(Input):
 
 class CodeRedeem(Input):
     clinic_id: Id | None = Field(None, description="where the client came; a clinic key always uses its own")
+    client_phone: PhoneText | None = Field(None, description="the client's phone, kept if the code has none")
 
 
 class CodePublic(BaseModel):
@@ -232,6 +245,7 @@ class CodePublic(BaseModel):
     state: CodeState = Field(description="effective state: an issued code past expiry is expired")
     population_group: str | None = None
     service: str
+    wave: int = Field(0, description="0: a worker's or staff's code; a peer coupon: its parent's + 1")
     worker_id: int | None
     clinic_id: int | None = Field(description="suggested clinic")
     client_phone: str | None = Field(description="masked unless admin")
@@ -294,6 +308,9 @@ class Indicators(BaseModel):
     went_to_mmt: int
     redeemed: int = Field(description="codes of any service redeemed in the period")
     opt_outs: int
+    reached_through_peers: int = Field(
+        description="distinct people whose peer coupon was redeemed in the period"
+    )
 
 
 # ---------------------------------------------------------------- reminders, messages, audit
@@ -402,6 +419,7 @@ class ReportRowPublic(BaseModel):
     went_to_mmt: int
     redeemed: int
     opt_outs: int
+    reached_through_peers: int
     redemption_rate: float | None = Field(description="codes issued in the month and redeemed, over issued")
     median_days_to_redeem: float | None
 

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from app.models import OutreachReport
-from tests.factories import API_NOW, clinic_named, demo_worker, issue_code, redeem_at
+from tests.factories import API_NOW, clinic_named, demo_worker, issue_code, redeem_at, without_coupons
 
 EXAMPLE_MAPPING = Path(__file__).resolve().parents[1] / "deploy" / "dhis2" / "mapping.example.json"
 PERIOD = "202602"
@@ -30,7 +30,8 @@ def february(session, settings, frozen_clock) -> None:
     """In the demo data, February 2026: P1 referred twice at Him Lam (VCT,
     redeemed, and MMT), P2 to Long Bien (MMT), P3 by the Dien Bien Phu
     worker with no clinic named, and one REACH report (30 people, 50
-    condoms). Leaves the clock at 2 March 2026."""
+    condoms). Leaves the clock at 2 March 2026. No peer coupons."""
+    without_coupons(session)
     him_lam = clinic_named(session, "Phong kham Him Lam")
     long_bien = clinic_named(session, "Phong kham Long Bien")
     frozen_clock(datetime(2026, 2, 10, 3, 0, tzinfo=UTC))

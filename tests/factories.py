@@ -152,6 +152,15 @@ def unused_code(session: Session) -> str:
             return candidate
 
 
+def without_coupons(session: Session) -> None:
+    """The demo's peer coupons switched off (every service gives none), for
+    tests that follow codes one by one; coupons have their own tests."""
+    for service in session.exec(select(Service)).all():
+        service.peer_coupons = 0
+        session.add(service)
+    session.commit()
+
+
 def issue_code(
     session: Session,
     settings,

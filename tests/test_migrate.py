@@ -5,6 +5,7 @@ as Africa's Talking's, and dedupes by (gateway, message id)."""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 
@@ -141,3 +142,61 @@ def test_0006_keeps_keys_that_shared_a_name_apart(empty_url):
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
         conn.execute(insert, {"name": "desk", "hash": "f" * 64})
     engine.dispose()
+
+
+# ---------------------------------------------------------------- 0009 on stored data
+
+
+def test_0009_gives_stored_services_no_coupons_and_stored_codes_wave_0(empty_url):
+    # on a database in use: a code with its redemption (rows referring to
+    # referral_code, which SQLite then refuses to rebuild)
+    upgrade(empty_url, "0008")
+    engine = sa.create_engine(empty_url)
+    with engine.begin() as conn:
+        for statement in (
+            "INSERT INTO service (code, name, display_name, expiry_days, active, created_at)"
+            " VALUES ('VCT', 'VCT', 'Tu van suc khoe', 30, true, CURRENT_TIMESTAMP)",
+            "INSERT INTO clinic (name, display_name, district, province, address, hours, active, created_at)"
+            " VALUES ('c', 'c', 'd', '', '', '', true, CURRENT_TIMESTAMP)",
+            "INSERT INTO referral_code (code, service_id, state, channel, issued_at, expires_at)"
+            " VALUES ('48215093', 1, 'redeemed', 'sms', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+            "INSERT INTO redemption (code_id, clinic_id, redeemed_at, channel, actor)"
+            " VALUES (1, 1, CURRENT_TIMESTAMP, 'sms', 'test')",
+        ):
+            conn.execute(sa.text(statement))
+    upgrade(empty_url)  # through the service's engine: foreign keys enforced on SQLite
+    with engine.begin() as conn:
+        peer_coupons, coupon_services, max_waves = conn.execute(
+            sa.text("SELECT peer_coupons, coupon_services, max_waves FROM service")
+        ).one()
+        listed = coupon_services if isinstance(coupon_services, list) else json.loads(coupon_services)
+        assert (peer_coupons, listed, max_waves) == (0, [], 0)
+        code = conn.execute(
+            sa.text("SELECT parent_code_id, wave, coupons_issued_at FROM referral_code")
+        ).one()
+        assert tuple(code) == (None, 0, None)
+        conn.execute(
+            sa.text(
+                "INSERT INTO referral_code (code, service_id, state, channel, issued_at, expires_at,"
+                " parent_code_id, wave) VALUES ('12345674', 1, 'issued', 'coupon', CURRENT_TIMESTAMP,"
+                " CURRENT_TIMESTAMP, 1, 1)"
+            )
+        )
+    insp = sa.inspect(engine)
+    assert {"referred_table": "referral_code", "constrained_columns": ["parent_code_id"]}.items() <= next(
+        fk for fk in insp.get_foreign_keys("referral_code") if fk["constrained_columns"] == ["parent_code_id"]
+    ).items()
+    assert ("parent_code_id",) in {tuple(i["column_names"]) for i in insp.get_indexes("referral_code")}
+    engine.dispose()
+
+
+def test_0009_goes_down_and_up_again(empty_url):
+    upgrade(empty_url)
+    command.downgrade(alembic_config(empty_url), "0008")
+    insp = sa.inspect(sa.create_engine(empty_url))
+    assert "wave" not in {c["name"] for c in insp.get_columns("referral_code")}
+    upgrade(empty_url)
+    insp = sa.inspect(sa.create_engine(empty_url))
+    assert {"parent_code_id", "wave", "coupons_issued_at"} <= {
+        c["name"] for c in insp.get_columns("referral_code")
+    }

@@ -86,6 +86,9 @@ def test_the_readme_walkthrough_runs_as_written(local_service):
     after_red = out.split(f"<- 0900000002: XN {code}", 1)[1].split("<- ", 1)[0]
     worker_note = re.search(r"-> \+84900000001 .*\n   (.*)", after_red).group(1)
     assert code in worker_note and "0912345678" not in worker_note and "+84912345678" not in worker_note
+    # ... and the client gets the demo VCT's three peer coupons, one SMS each, to pass on
+    coupons = re.findall(r"-> \+84912345678 .*\n   (.*)", after_red)
+    assert len(coupons) == 3 and all(re.search(r"\d{4}-\d{4}", text) for text in coupons)
     # 5. USSD: the code check answers with an END screen naming the code
     assert re.search(rf"END .*{code}", out)
     # 6. the API shows the appointment reminders and one redemption for the worker
@@ -93,10 +96,12 @@ def test_the_readme_walkthrough_runs_as_written(local_service):
     reminders, stats, indicators = payloads[-3], payloads[-2], payloads[-1]
     kinds = {item["kind"] for item in reminders["items"]}
     assert {"appointment_day_before", "appointment_soon"} <= kinds
+    # the code and its three coupons (the worker's chain): each coupon not yet passed on is one person
     rows = stats["items"]
-    assert sum(r["issued"] for r in rows) == 1 and sum(r["redeemed"] for r in rows) == 1
-    assert indicators["people_referred"] == 1
-    assert indicators["referred_to_vct"] == 1 and indicators["went_to_vct"] == 1
+    assert sum(r["issued"] for r in rows) == 4 and sum(r["redeemed"] for r in rows) == 1
+    assert indicators["people_referred"] == 4
+    assert indicators["referred_to_vct"] == 4 and indicators["went_to_vct"] == 1
+    assert indicators["reached_through_peers"] == 0
     # 7. the console account signs in and sees the month's code
     with httpx.Client(base_url=f"http://127.0.0.1:{port}") as browser:
         form = browser.get("/console/login").text
@@ -107,7 +112,7 @@ def test_the_readme_walkthrough_runs_as_written(local_service):
         )
         assert signed.status_code == 303 and signed.headers["location"] == "/console/"
         overview = browser.get("/console/").text
-        assert re.search(r'data-indicator="codes_issued">[^<]*<b>1</b>', overview)
+        assert re.search(r'data-indicator="codes_issued">[^<]*<b>4</b>', overview)
 
 
 def test_the_readme_keyword_table_is_the_alias_table():

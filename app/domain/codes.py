@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 
 from app import clock
 from app.config import Settings
-from app.domain import audit, clinics, guesses, reminders
+from app.domain import audit, clinics, coupons, guesses, reminders
 from app.domain.clinics import offers
 from app.domain.code_text import effective_state, format_code, parse_code, state_error
 from app.domain.errors import (
@@ -30,6 +30,7 @@ from app.domain.errors import (
     DomainError,
     MalformedCode,
     NotIssuer,
+    NotMobile,
     NotOffered,
     UnknownCode,
 )
@@ -40,6 +41,7 @@ from app.domain.issuing import refer as refer
 from app.domain.issuing import void_issued
 from app.domain.message_log import queue_rendered
 from app.domain.people import language_of
+from app.domain.phones import is_mobile, mask_phone, normalize_phone
 from app.models import Channel, Clinic, CodeState, MessageKind, Redemption, ReferralCode, Service, Worker
 
 # ---------------------------------------------------------------- look-ups
@@ -82,14 +84,34 @@ def valid_codes_of(session: Session, phone: str) -> list[ReferralCode]:
     return [row for row in rows if effective_state(row, now) == CodeState.issued]
 
 
-def code_status(session: Session, code: str, *, actor: str | None = None) -> ReferralCode:
+def code_status(
+    session: Session,
+    code: str,
+    *,
+    actor: str | None = None,
+    settings: Settings | None = None,
+    holder: str | None = None,
+) -> ReferralCode:
     """The code, when it can still be redeemed. Raises MalformedCode,
     UnknownCode, AlreadyRedeemed, CodeVoided or CodeExpired (past expiry
     counts even when not yet marked). With `actor`, the look-up is audited
-    (`code.attempt`, outcome) for the wrong-code throttle."""
+    (`code.attempt`, outcome) for the wrong-code throttle.
+
+    `holder` (with `settings`): the phone of a client who typed the code.
+    A code still to redeem, or redeemed, without a client phone gets it
+    (`coupons.phone_known`); a redeemed code that this gave its coupons is
+    returned as it is (state `redeemed`) instead of raising AlreadyRedeemed."""
     row = get_code(session, code, actor=actor)
     now = clock.now()
-    if effective_state(row, now) != CodeState.issued:
+    state = effective_state(row, now)
+    sent = []
+    if holder and settings and state in (CodeState.issued, CodeState.redeemed):
+        sent = coupons.phone_known(session, settings, row, holder, actor=actor or audit.phone_actor(holder))
+    if state != CodeState.issued:
+        if sent:
+            if actor:
+                audit.record(session, actor, "code.attempt", "referral_code", row.id, outcome="coupons_sent")
+            return row
         exc = state_error(row, now)
         if actor:
             guesses.audit_attempt(session, actor, "code.attempt", exc, code, row)
@@ -139,6 +161,7 @@ def redeem_code(
     channel: Channel,
     actor: str,
     throttle_first: bool = False,
+    client_phone: str | None = None,
 ) -> Redemption:
     """Redeem `code` at `clinic`, at most once ever: one conditional UPDATE
     (issued and not past expiry -> redeemed, with `redeemed_at` and
@@ -150,7 +173,15 @@ def redeem_code(
     Raises MalformedCode, UnknownCode, ClinicInactive, AlreadyRedeemed,
     CodeVoided, CodeExpired, NotOffered. `throttle_first` (an API key):
     refused with Throttled before the look-up once `actor` is over the
-    wrong-code limit, like `look_up`."""
+    wrong-code limit, like `look_up`.
+
+    `client_phone` (any written form), when the clinic records the
+    client's phone: checked before anything (InvalidPhone, NotMobile), and
+    kept as the code's client phone if it has none (never overwritten).
+    A redemption then gives the client their peer coupons, and a coupon's
+    redemption tells whoever passed it on (`coupons.after_redemption`);
+    the worker is told of their own codes, not of their chains' coupons."""
+    phone = _client_phone(settings, client_phone)
     if throttle_first:
         guesses.check_actor_throttle(session, settings, actor)
     row = get_code(session, code, actor=actor, action="code.redeem", clinic_id=clinic.id)
@@ -175,10 +206,25 @@ def redeem_code(
         channel=str(channel),
         redemption_id=redemption.id,
     )
-    _tell_worker(session, settings, row, svc, clinic, now)
+    if phone:
+        coupons.record_client_phone(session, row, phone, actor=actor)
+    if row.parent_code_id is None:
+        _tell_worker(session, settings, row, svc, clinic, now)
     reminders.cancel_for_code(session, row.id, "redeemed")
     reminders.schedule_retest(session, settings, row, now)  # decides whether the service has one (VCT)
+    coupons.after_redemption(session, settings, row)
     return redemption
+
+
+def _client_phone(settings: Settings, typed: str | None) -> str | None:
+    """The E.164 form of a client phone a clinic typed, or None. Raises
+    InvalidPhone, NotMobile (a landline gets no SMS)."""
+    if typed is None or not typed.strip():
+        return None
+    phone = normalize_phone(typed, settings.default_region)
+    if not is_mobile(phone):
+        raise NotMobile(f"{mask_phone(phone)} is not a mobile number", phone=mask_phone(phone))
+    return phone
 
 
 def _record_redemption(

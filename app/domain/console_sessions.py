@@ -88,10 +88,13 @@ def signed_in(session: Session, token: str | None) -> SignedIn | None:
     return SignedIn(user, row.csrf)
 
 
-def sign_out(session: Session, token: str | None) -> None:
-    """End the session of `token` (nothing when there is none)."""
+def sign_out(session: Session, token: str | None, user: StaffUser | None = None) -> None:
+    """End the session of `token` (nothing when there is none), audited
+    as `user`'s sign-out when the session was theirs."""
     if token and len(token) <= 100:
-        session.exec(delete(ConsoleSession).where(ConsoleSession.token_hash == _hash(token)))
+        ended = session.exec(delete(ConsoleSession).where(ConsoleSession.token_hash == _hash(token))).rowcount
+        if ended and user is not None:
+            audit.record(session, audit.user_actor(user.email), "user.sign_out", "staff_user", user.id)
 
 
 def csrf_matches(signed: SignedIn, given: str | None) -> bool:

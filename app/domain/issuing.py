@@ -142,7 +142,16 @@ def refer(
     if valid and not new:
         _resend(session, settings, valid[0], svc, worker, channel, actor)
         return Issued(valid[0], resent=True)
-    row = _insert_code(session, svc, worker, phone, clinic, channel, now, settings.tz)
+    row = insert_code(
+        session,
+        svc,
+        worker_id=worker.id if worker else None,
+        phone=phone,
+        clinic_id=clinic.id if clinic else None,
+        channel=channel,
+        now=now,
+        tz=settings.tz,
+    )
     row.population_group = group
     for old in valid:
         void_issued(session, old, actor=actor, now=now, replaced_by=row.id)
@@ -218,18 +227,33 @@ def _queue_client_sms(
     )
 
 
-def _insert_code(session, svc, worker, phone, clinic, channel, now, tz) -> ReferralCode:
+def insert_code(
+    session: Session,
+    svc: Service,
+    *,
+    worker_id: int | None,
+    phone: str | None,
+    clinic_id: int | None,
+    channel: Channel,
+    now: datetime,
+    tz,
+    **extra,
+) -> ReferralCode:
+    """A new issued code row for `svc` (a fresh code, its expiry the
+    service's), flushed; `extra`: further columns (a coupon's parent and
+    wave). Checks nothing: callers do."""
     for _ in range(_GENERATE_ATTEMPTS):
         row = ReferralCode(
             code=generate_code(session),
             service_id=svc.id,
-            worker_id=worker.id if worker else None,
-            clinic_id=clinic.id if clinic else None,
+            worker_id=worker_id,
+            clinic_id=clinic_id,
             client_phone=phone,
             state=CodeState.issued,
             channel=channel,
             issued_at=now,
             expires_at=expiry_for(svc.expiry_days, now, tz),
+            **extra,
         )
         try:
             with session.begin_nested():

@@ -1,5 +1,7 @@
 """Outreach figures of a worker: the daily REACH report (people reached,
-condoms) and this month's issued / redeemed / reached figures (STATS).
+condoms) and this month's issued / redeemed / reached figures (STATS):
+the worker's own codes, and apart from them the peer coupons of the
+chains the worker began (`app.domain.chains`).
 
 A worker has one report row a day; every REACH adds its people and condoms
 to that day's row (two outreach sessions in a day add up), so every reader
@@ -15,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app import clock
-from app.domain import audit
+from app.domain import audit, chains
 from app.domain.errors import DomainError
 from app.models import GroupMeeting, OutreachReport, Redemption, ReferralCode, Worker
 
@@ -48,6 +50,9 @@ class WorkerStats:
     redeemed: int
     people_reached: int
     condoms: int
+    coupons_given: int = 0  # peer coupons of the worker's chains issued this month
+    coupons_returned: int = 0  # ... redeemed this month
+    peers_reached: int = 0  # people among those who brought them
 
 
 def _month_bounds(today: date, tz: tzinfo) -> tuple[datetime, datetime]:
@@ -61,7 +66,9 @@ def worker_month_stats(
 ) -> WorkerStats:
     """This local month's figures for `worker`: codes issued, redemptions of
     the worker's codes that happened this month, people reached and condoms
-    from REACH. `tz` defaults to the configured program time zone."""
+    from REACH, and the peer coupons of the worker's chains (given,
+    returned, people reached through them this month; not among the
+    worker's own codes). `tz` defaults to the configured program time zone."""
     if tz is None:
         from app.config import get_settings
 
@@ -71,7 +78,10 @@ def worker_month_stats(
         select(func.count())
         .select_from(ReferralCode)
         .where(
-            ReferralCode.worker_id == worker.id, ReferralCode.issued_at >= start, ReferralCode.issued_at < end
+            ReferralCode.worker_id == worker.id,
+            ReferralCode.wave == 0,
+            ReferralCode.issued_at >= start,
+            ReferralCode.issued_at < end,
         )
     ).one()
     redeemed = session.exec(
@@ -79,7 +89,10 @@ def worker_month_stats(
         .select_from(Redemption)
         .join(ReferralCode, ReferralCode.id == Redemption.code_id)
         .where(
-            ReferralCode.worker_id == worker.id, Redemption.redeemed_at >= start, Redemption.redeemed_at < end
+            ReferralCode.worker_id == worker.id,
+            ReferralCode.wave == 0,
+            Redemption.redeemed_at >= start,
+            Redemption.redeemed_at < end,
         )
     ).one()
     people, condoms = session.exec(
@@ -92,7 +105,17 @@ def worker_month_stats(
             OutreachReport.report_date < end.date(),
         )
     ).one()
-    return WorkerStats(today.strftime("%m/%Y"), issued, redeemed, int(people), int(condoms))
+    chain = chains.worker_chains(session, worker.id, start, end)
+    return WorkerStats(
+        today.strftime("%m/%Y"),
+        issued,
+        redeemed,
+        int(people),
+        int(condoms),
+        chain.coupons_given,
+        chain.coupons_returned,
+        chain.people_reached,
+    )
 
 
 def record_outreach(session: Session, worker: Worker, people: int, condoms: int, day: date) -> OutreachReport:

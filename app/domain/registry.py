@@ -104,6 +104,8 @@ def create_service(session: Session, *, actor: str, code: str, **fields: Any) ->
     code = code.strip().upper()
     if session.exec(select(Service).where(Service.code == code)).first() is not None:
         raise Conflict(f"service code {code} already exists")
+    if "coupon_services" in fields:
+        fields["coupon_services"] = _coupon_services(session, fields["coupon_services"], own=code)
     row = Service(code=code, created_at=clock.now(), **fields)
     session.add(row)
     session.flush()
@@ -116,12 +118,26 @@ def update_service(session: Session, service_id: int, *, actor: str, **values: A
     Indiscreet like `create_service`."""
     _check_discreet(values, SERVICE_CLIENT_FIELDS)
     row = get_service(session, service_id)
+    if values.get("coupon_services") is not None:
+        values["coupon_services"] = _coupon_services(session, values["coupon_services"], own=row.code)
     changed = _changes(row, values)
     if changed:
         session.add(row)
         session.flush()
         audit.record(session, actor, _action("service", changed), "service", row.id, changes=changed)
     return row
+
+
+def _coupon_services(session: Session, codes: Iterable[str], *, own: str) -> list[str]:
+    """The service codes a service's peer coupons are for, in their order
+    (upper case); raises InvalidRegistryInput naming the unknown ones (the
+    service's own code is known)."""
+    wanted = [c.strip().upper() for c in codes]
+    known = {own} | set(session.exec(select(Service.code).where(Service.code.in_(wanted))).all())  # type: ignore[union-attr]
+    missing = sorted(set(wanted) - known)
+    if missing:
+        raise InvalidRegistryInput(f"coupon_services: unknown service code(s): {', '.join(missing)}")
+    return wanted
 
 
 # ---------------------------------------------------------------- clinics

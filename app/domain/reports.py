@@ -14,6 +14,9 @@ The rules (the README states them too):
   `group_meetings`, `group_meeting_participants`: their MEET reports;
 - `opt_outs`: phones that opted out in the period (a total only: a phone
   belongs to no site);
+- `reached_through_peers`: people who came with a peer coupon (a code of
+  wave 1 or more, `app.domain.coupons`) redeemed in the period; coupons
+  count in every other figure like any code;
 - where a figure belongs: a code to the clinic that redeemed it, else the
   clinic it was referred to (its site and district), else its worker's
   district; an outreach report to its worker's district;
@@ -50,6 +53,7 @@ INDICATORS: tuple[str, ...] = (
     "went_to_mmt",
     "redeemed",
     "opt_outs",
+    "reached_through_peers",
 )
 By = Literal["total", "site", "district", "population_group"]
 VCT, MMT = "VCT", "MMT"
@@ -116,6 +120,17 @@ def _people_counts(key, joins: bool, where, vct, mmt):
     ).group_by(c.key)
 
 
+def people_counts(session: Session, key, where) -> dict:
+    """{key: (codes, people)} over the codes matching `where` (a phone is
+    one person, a code without a phone one person), per `key` (an
+    expression of the code table alone)."""
+    none = sa.false()
+    return {
+        k: (int(codes), int(people))
+        for k, codes, people, _, _ in session.execute(_people_counts(key, False, where, none, none))
+    }
+
+
 def _code_key(by: By):
     """(key expression, needs the clinic and worker joins) for code rows."""
     if by == "total":
@@ -172,6 +187,9 @@ def figures(session: Session, *, date_from: date, date_to: date, tz: ZoneInfo, b
     redeemed_in = (code_t.c.redeemed_at >= start, code_t.c.redeemed_at < end)
     for k, count, _, to_vct, to_mmt in session.execute(_people_counts(key, joins, redeemed_in, vct, mmt)):
         rows[k].figures.update(redeemed=int(count), went_to_vct=int(to_vct), went_to_mmt=int(to_mmt))
+    peers_in = (*redeemed_in, code_t.c.wave > 0)
+    for k, _, people, _, _ in session.execute(_people_counts(key, joins, peers_in, vct, mmt)):
+        rows[k].figures["reached_through_peers"] = int(people)
 
     if by != "population_group":
         _outreach(session, rows, by, date_from, date_to)

@@ -11,13 +11,14 @@ import re
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from app import clock
 from app.domain import audit
 from app.domain.apikeys import bound_role
 from app.domain.errors import DomainError, NotFound
-from app.models import StaffUser
+from app.models import ConsoleSession, StaffUser
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 200
@@ -31,6 +32,13 @@ class InvalidUser(DomainError):
 
 
 class EmailTaken(DomainError):
+    status = 409
+
+
+class CannotDeactivateSelf(DomainError):
+    """An admin deactivating their own account would lock themself out."""
+
+    key = "console_admin.not_yourself"
     status = 409
 
 
@@ -107,20 +115,41 @@ def _user(session: Session, user_id: int) -> StaffUser:
     return user
 
 
+def list_users(session: Session) -> list[StaffUser]:
+    """Every account, active or not, in the order they were made."""
+    return list(session.exec(select(StaffUser).order_by(StaffUser.id)).all())
+
+
+def _end_sessions(session: Session, user_id: int) -> None:
+    """Sign the user out everywhere: their console sessions are deleted."""
+    session.exec(delete(ConsoleSession).where(ConsoleSession.user_id == user_id))
+
+
 def set_password(session: Session, user_id: int, password: str, *, actor: str) -> StaffUser:
-    """Replace a user's password (a reset by an admin). Raises NotFound, InvalidUser."""
+    """Replace a user's password (a reset by an admin) and end the user's
+    console sessions, so whoever held the old password is signed out.
+    Raises NotFound, InvalidUser."""
     user = _user(session, user_id)
     _check_password(password)
     user.password_hash = _hasher.hash(password)
     session.add(user)
+    _end_sessions(session, user.id)
     audit.record(session, actor, "user.password", "staff_user", user.id)
     return user
 
 
-def set_active(session: Session, user_id: int, active: bool, *, actor: str) -> StaffUser:
-    """Deactivate (or reactivate) a user: a deactivated user cannot sign in."""
+def set_active(
+    session: Session, user_id: int, active: bool, *, actor: str, by_user_id: int | None = None
+) -> StaffUser:
+    """Deactivate (or reactivate) a user: a deactivated user cannot sign in
+    and their console sessions end. `by_user_id` is the account making the
+    change, when it is one. Raises NotFound, CannotDeactivateSelf."""
     user = _user(session, user_id)
+    if not active and by_user_id is not None and by_user_id == user.id:
+        raise CannotDeactivateSelf("you cannot deactivate your own account")
     user.active = active
     session.add(user)
+    if not active:
+        _end_sessions(session, user.id)
     audit.record(session, actor, "user.activate" if active else "user.deactivate", "staff_user", user.id)
     return user

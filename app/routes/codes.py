@@ -9,7 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Query, Response, status
 
 from app import clock
-from app.domain import code_text, codes, listings, registry
+from app.chain_schemas import ChainNodePublic, ChainPublic
+from app.domain import chains, code_text, codes, listings, registry
 from app.domain.phones import mask_phone
 from app.models import ApiRole, Channel, CodeState
 from app.routes.deps import (
@@ -53,6 +54,7 @@ def code_public(row: listings.CodeRow, *, full_phone: bool) -> CodePublic:
         state=code_text.effective_state(c, clock.now()),
         population_group=c.population_group,
         service=row.service,
+        wave=c.wave,
         worker_id=c.worker_id,
         clinic_id=c.clinic_id,
         client_phone=(c.client_phone if full_phone else mask_phone(c.client_phone))
@@ -166,11 +168,54 @@ def show_code(code: CodePath, session: SessionDep, settings: SettingsDep, key: A
     return shown
 
 
+def chain_node_public(node: chains.ChainNode, *, full_phone: bool) -> ChainNodePublic:
+    c = node.code
+    return ChainNodePublic(
+        code=c.code,
+        display=code_text.format_code(c.code),
+        wave=c.wave,
+        state=code_text.effective_state(c, clock.now()),
+        service=node.service,
+        clinic_id=c.redeemed_clinic_id or c.clinic_id,
+        client_phone=(c.client_phone if full_phone else mask_phone(c.client_phone))
+        if c.client_phone
+        else None,
+        issued_at=c.issued_at,
+        expires_at=c.expires_at,
+        redeemed_at=c.redeemed_at,
+        children=[chain_node_public(child, full_phone=full_phone) for child in node.children],
+    )
+
+
+@router.get(
+    "/{code}/chain",
+    summary="The referral chain below a code",
+    description="The peer coupons a code gave, theirs, and so on, wave by wave (at most "
+    f"{chains.MAX_NODES} codes). Phones masked unless admin. Every look-up is audited; a key over the "
+    "wrong-code limit gets 429.",
+    response_model=ChainPublic,
+    responses={**NOT_FOUND, **THROTTLED},
+)
+def show_chain(code: CodePath, session: SessionDep, settings: SettingsDep, key: ReaderKey):
+    with committing_refusals(session):
+        row = codes.look_up(session, settings, code, actor=actor_of(key))
+    tree = chains.chain_below(session, row)
+    parent = codes.code_by_id(session, row.parent_code_id) if row.parent_code_id else None
+    return ChainPublic(
+        parent_code=parent.code if parent else None,
+        size=tree.size,
+        truncated=tree.truncated,
+        root=chain_node_public(tree.root, full_phone=sees_phones(key)),
+    )
+
+
 @router.post(
     "/{code}/redeem",
     summary="Redeem a code at a clinic",
     description="A clinic key redeems at its own clinic; an admin key names the clinic (`clinic_id`). "
-    "A code is redeemed at most once; every attempt is audited; a key over the wrong-code limit gets 429.",
+    "A code is redeemed at most once; every attempt is audited; a key over the wrong-code limit gets 429. "
+    "`client_phone` records the client's phone on a code that has none (never overwritten), so the client "
+    "gets their peer coupons; an invalid phone is a 422 and nothing is redeemed.",
     response_model=RedemptionPublic,
     responses={**NOT_FOUND, **CONFLICT, **THROTTLED},
 )
@@ -191,6 +236,7 @@ def redeem_code(
             channel=Channel.api,
             actor=actor_of(key),
             throttle_first=True,
+            client_phone=body.client_phone if body else None,
         )
     return redemption_public(listings.redemption_row(session, redemption))
 

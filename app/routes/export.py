@@ -1,4 +1,5 @@
-"""CSV exports: `GET /export/codes.csv`, `GET /export/redemptions.csv`.
+"""CSV exports: `GET /export/codes.csv`, `GET /export/redemptions.csv`,
+`GET /export/coupons.csv` (peer coupons per recruiter, for incentives).
 
 For a spreadsheet as much as for an integration: the ids and UTC instants
 integrations read, and beside them the staff-facing names, the code's
@@ -12,11 +13,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from app.domain import listings
+from app.domain import chains, listings
+from app.domain.phones import mask_phone
 from app.models import CodeState
 from app.routes.codes import code_public, redemption_public
 from app.routes.csv_stream import CSV_RESPONSE, csv_response, local_time
-from app.routes.deps import MAX_ID, AnyKey, ReaderKey, SettingsDep, clinic_scope, sees_phones
+from app.routes.deps import MAX_ID, AnyKey, ReaderKey, SessionDep, SettingsDep, clinic_scope, sees_phones
 from app.schemas import IsoDate
 
 router = APIRouter(prefix="/export", tags=["export"])
@@ -32,6 +34,7 @@ REDEMPTION_COLUMNS = [
     "referred_clinic_id", "referred_clinic_name", "worker_id", "worker_name", "district", "population_group",
     "issued_at", "issued_local", "redeemed_at", "redeemed_local", "channel", "actor",
 ]  # fmt: skip
+COUPON_COLUMNS = ["recruiter_phone", "worker_id", "worker_name", "coupons_given", "coupons_returned"]
 NAMES_NOTE = (
     " Beside the ids: internal names of service, clinics and worker, the code's district (the "
     "redeeming clinic's, else the referred clinic's, else the worker's) and `*_local` times in "
@@ -127,3 +130,36 @@ def export_redemptions(
             }
 
     return csv_response(request, "redemptions.csv", REDEMPTION_COLUMNS, rows)
+
+
+@router.get(
+    "/coupons.csv",
+    summary="Export peer coupons per recruiter as CSV",
+    description="For incentive payments: per recruiter (the client who passed the coupons on; phone masked "
+    "unless admin) and the worker whose chain it is, the coupons given and those returned (redeemed) in the "
+    "period, each counted in the period it happened. UTF-8 with a byte-order mark.",
+    response_class=StreamingResponse,
+    responses=CSV_RESPONSE,
+)
+def export_coupons(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    key: ReaderKey,
+    date_from: Annotated[IsoDate | None, Query(alias="from")] = None,
+    date_to: Annotated[IsoDate | None, Query(alias="to")] = None,
+):
+    full_phone = sees_phones(key)
+    # a few rows per recruiter: computed before the body starts, so a wrong period is a 422
+    found = chains.recruiter_figures(session, date_from=date_from, date_to=date_to, tz=settings.tz)
+    rows = [
+        {
+            "recruiter_phone": row.phone if full_phone else mask_phone(row.phone),
+            "worker_id": row.worker_id,
+            "worker_name": row.worker_name,
+            "coupons_given": row.coupons_given,
+            "coupons_returned": row.coupons_returned,
+        }
+        for row in found
+    ]
+    return csv_response(request, "coupons.csv", COUPON_COLUMNS, lambda _session: rows)

@@ -1,4 +1,5 @@
-"""Reports: `GET /stats/redemptions?group_by=...` and `GET /indicators`."""
+"""Reports: `GET /stats/redemptions?group_by=...`, `GET /stats/chains` and
+`GET /indicators`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.domain import reports, stats
+from app.chain_schemas import ChainStatsPublic, ChainStatsRow
+from app.domain import chains, reports, stats
 from app.routes.deps import PagingDep, ReaderKey, SessionDep, SettingsDep
 from app.schemas import GroupBy, Indicators, IsoDate, StatsPage, StatsRow
 
@@ -52,6 +54,32 @@ def redemption_stats(
         date_to=date_to,
         items=[StatsRow.model_validate(r, from_attributes=True) for r in rows],
         total=total,
+    )
+
+
+@router.get(
+    "/stats/chains",
+    summary="Referral chain statistics by starting worker",
+    description=(
+        "Peer coupons (codes clients pass on) per worker who began the chains, and for the whole program: "
+        "coupons given and returned in the period, the return rate of the coupons given in it, the deepest "
+        "wave reached and the people who came with a coupon (the rules: README, Peer coupons)."
+    ),
+    response_model=ChainStatsPublic,
+)
+def chain_stats(
+    session: SessionDep,
+    settings: SettingsDep,
+    key: ReaderKey,
+    date_from: FromDate = None,
+    date_to: ToDate = None,
+):
+    rows, total = chains.chain_stats(session, date_from=date_from, date_to=date_to, tz=settings.tz)
+    return ChainStatsPublic(
+        date_from=date_from,
+        date_to=date_to,
+        items=[ChainStatsRow.model_validate(r, from_attributes=True) for r in rows],
+        total=ChainStatsRow.model_validate(total, from_attributes=True),
     )
 
 

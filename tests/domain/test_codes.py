@@ -40,6 +40,7 @@ from tests.factories import (
     redeem_at,
     service_with_code,
     with_check,
+    without_coupons,
 )
 
 # ---------------------------------------------------------------- drawing
@@ -288,6 +289,7 @@ def test_second_redeem_of_a_code_is_refused(demo, settings, now):
 def test_the_redemption_time_and_clinic_count_in_the_statistics_of_the_redeeming_clinic(demo, settings, now):
     from app.domain import stats
 
+    without_coupons(demo)  # one code, one group
     referred_to = clinic_named(demo, "Phong kham Muong Thanh")
     row = issue_code(demo, settings, clinic_id=referred_to.id)
     later = NOW + timedelta(days=3)

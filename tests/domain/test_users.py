@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from app.domain import users
+from app.domain import console_sessions, users
 from app.domain.errors import NotFound
 from app.models import AuditLog, StaffUser
 from tests.factories import clinic_named
@@ -78,3 +78,32 @@ def test_a_clinic_user_is_bound_to_its_clinic(demo):
     him_lam = clinic_named(demo)
     user = _make(demo, role="clinic", clinic_id=him_lam.id, email="desk@example.org")
     assert (user.role, user.clinic_id) == ("clinic", him_lam.id)
+
+
+def test_users_are_listed_in_the_order_they_were_made(demo):
+    first = _make(demo)
+    second = _make(demo, email="desk@example.org", name="Desk")
+    assert [u.id for u in users.list_users(demo)] == [first.id, second.id]
+
+
+def test_a_reset_password_or_a_deactivation_ends_the_users_sessions(demo):
+    user = _make(demo)
+    other = _make(demo, email="other@example.org", name="Other")
+    token, _ = console_sessions.sign_in(demo, user.email, PASSWORD)
+    kept, _ = console_sessions.sign_in(demo, other.email, PASSWORD)
+    users.set_password(demo, user.id, "another long secret", actor="test")
+    assert console_sessions.signed_in(demo, token) is None
+    assert console_sessions.signed_in(demo, kept).user.id == other.id
+    token, _ = console_sessions.sign_in(demo, user.email, "another long secret")
+    users.set_active(demo, user.id, False, actor="test")
+    users.set_active(demo, user.id, True, actor="test")
+    assert console_sessions.signed_in(demo, token) is None  # reactivating does not revive it
+
+
+def test_an_admin_cannot_deactivate_their_own_account(demo):
+    admin = _make(demo, role="admin", email="admin@example.org")
+    with pytest.raises(users.CannotDeactivateSelf):
+        users.set_active(demo, admin.id, False, actor="test", by_user_id=admin.id)
+    assert admin.active
+    other = _make(demo, email="desk@example.org", name="Desk")
+    assert users.set_active(demo, other.id, False, actor="test", by_user_id=admin.id).active is False

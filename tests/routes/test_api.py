@@ -35,8 +35,10 @@ ALLOWED = {
     ("GET", "/codes/{code}"): ANY,
     ("POST", "/codes/{code}/redeem"): C,
     ("POST", "/codes/{code}/void"): A,
+    ("GET", "/codes/{code}/chain"): R,
     ("GET", "/redemptions"): ANY,
     ("GET", "/stats/redemptions"): R,
+    ("GET", "/stats/chains"): R,
     ("GET", "/indicators"): R,
     ("GET", "/reminders"): R,
     ("POST", "/reminders"): A,
@@ -44,6 +46,7 @@ ALLOWED = {
     ("GET", "/messages"): R,
     ("GET", "/export/codes.csv"): R,
     ("GET", "/export/redemptions.csv"): ANY,
+    ("GET", "/export/coupons.csv"): R,
     ("GET", "/export/dhis2"): R,
     ("GET", "/audit"): A,
     ("GET", "/reports/monthly"): R,
@@ -184,4 +187,7 @@ def test_a_query_parameter_the_route_does_not_take_is_refused_not_ignored(client
     r = client.get(f"{API}/codes", params={"from": "2026-01-01"}, headers=keys.admin)
     assert r.status_code == 422
     assert "from: not a parameter of this route" in r.json()["detail"] and "issued_from" in r.json()["detail"]
-    assert client.get(f"{API}/codes", params={"issued_from": "2026-01-01"}, headers=keys.admin).status_code == 200
+    assert (
+        client.get(f"{API}/codes", params={"issued_from": "2026-01-01"}, headers=keys.admin).status_code
+        == 200
+    )

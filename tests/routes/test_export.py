@@ -13,9 +13,25 @@ from sqlalchemy import event
 from sqlmodel import select
 
 from app.models import Clinic, ClinicService, ReferralCode, Worker
-from tests.factories import API, API_NOW, CLIENT, demo_worker, issue_by_api, service_with_code
+from tests.factories import (
+    API,
+    API_NOW,
+    CLIENT,
+    demo_worker,
+    issue_by_api,
+    service_with_code,
+    without_coupons,
+)
 
 BOM = b"\xef\xbb\xbf"
+
+
+@pytest.fixture(autouse=True)
+def _no_peer_coupons(demo):
+    """Codes one by one: the demo's peer coupons (their export: test_chains.py) are off."""
+    without_coupons(demo)
+
+
 EXPORTS = ("/export/codes.csv", "/export/redemptions.csv")
 THANH_MINH = "Trạm Y tế xã Thanh Minh, tư vấn và xét nghiệm"  # an internal name with diacritics
 

@@ -102,6 +102,7 @@ TOTAL = {
     "went_to_mmt": 1,
     "redeemed": 4,
     "opt_outs": 1,
+    "reached_through_peers": 0,
     "redemption_rate": 0.5,
     "median_days_to_redeem": 2.0,
 }

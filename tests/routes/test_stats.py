@@ -285,6 +285,7 @@ def test_indicators_for_february(client, fixture):
         "went_to_mmt": 0,
         "redeemed": 2,
         "opt_outs": 2,
+        "reached_through_peers": 0,
     }
 
 

@@ -16,7 +16,7 @@ from app.domain import audit, clinics, code_text, codes, message_log
 from app.domain.people import set_language, set_opt_out
 from app.domain.text import fold
 from app.messages import languages, render
-from app.models import Role
+from app.models import CodeState, Role
 
 PAGING_WINDOW = timedelta(hours=24)  # MORE continues a CLINIC listing of the last day
 
@@ -105,7 +105,8 @@ def code(ctx: SmsContext) -> None:
     """Whether a code is still good, and where; a phone refused by the
     wrong-code throttle gets one notice, then silence. `MA` without a code
     (`MA`, `ma cua toi la gi`) from a client who holds a valid code sends
-    that code again."""
+    that code again. A client's phone is recorded on a code without one
+    (`codes.code_status`)."""
     if not any(ch.isdigit() for ch in ctx.args):  # `MA`, `ma cua toi la gi`: no code typed
         if not _resend_codes(ctx):
             # a client is told whom to ask; staff how to type a code
@@ -113,7 +114,14 @@ def code(ctx: SmsContext) -> None:
         return
     if ctx.throttled():
         return
-    _reply_status(ctx, codes.code_status(ctx.session, ctx.args, actor=ctx.actor))
+    # a client's phone becomes the client phone of a code that has none
+    # (a coupon passed on, a code given on paper): their coupons follow
+    holder = ctx.caller.phone if ctx.caller.role is Role.client else None
+    row = codes.code_status(ctx.session, ctx.args, actor=ctx.actor, settings=ctx.settings, holder=holder)
+    if row.state == CodeState.redeemed:  # redeemed before the phone was known: its coupons were sent now
+        ctx.reply("coupons.thanks_sent", code=code_text.format_code(row.code))
+        return
+    _reply_status(ctx, row)
 
 
 def _resend_codes(ctx: SmsContext) -> bool:

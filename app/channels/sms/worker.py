@@ -189,14 +189,23 @@ def meet(ctx: SmsContext) -> None:
 
 def stats(ctx: SmsContext) -> None:
     month = outreach.worker_month_stats(ctx.session, ctx.caller.worker, ctx.today(), tz=ctx.settings.tz)
-    ctx.reply(
-        "codes.stats",
+    values = dict(
         month=month.month,
         issued=month.issued,
         redeemed=month.redeemed,
         people=month.people_reached,
         condoms=month.condoms,
     )
+    if month.coupons_given or month.coupons_returned:  # the worker's chains, when there are any this month
+        ctx.reply(
+            "coupons.stats",
+            given=month.coupons_given,
+            returned=month.coupons_returned,
+            peers=month.peers_reached,
+            **values,
+        )
+    else:
+        ctx.reply("codes.stats", **values)
 
 
 HANDLERS: dict[str, Handler] = {"REF": ref, "VOID": void, "REACH": reach, "MEET": meet, "STATS": stats}

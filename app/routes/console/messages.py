@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from app.domain import listings
 from app.domain.phones import mask_phone
 from app.models import Direction, MessageKind, MessageStatus
-from app.routes.console.pages import READERS, Current, language, page, refused, sees_phones, signed_out
+from app.routes.console.pages import READERS, Current, language, page, reading, sees_phones
 from app.routes.console.reminders import label, local_time
 from app.routes.deps import SessionDep, SettingsDep
 
@@ -22,10 +22,8 @@ SHOWN = 200  # messages on the page
 
 @router.get("/console/messages")
 def messages_page(request: Request, session: SessionDep, settings: SettingsDep, signed: Current) -> Response:
-    if signed is None:
-        return signed_out()
-    if signed.user.role not in READERS:
-        return refused(request, "console.not_yours", 403, signed)
+    if (gate := reading(request, signed, READERS)) is not None:
+        return gate
     lang, admin = language(request), sees_phones(signed)
     found, total = listings.list_messages(session, phone=None, direction=None, limit=SHOWN, offset=0)
     region = settings.default_region

@@ -2,7 +2,8 @@
 signed-in user, the menu, and the rule of who may change things.
 
 A page handler takes `signed: Current`; `signed_out()` is its answer when
-nobody is signed in, `changing(...)` its first step on every form it
+nobody is signed in, `reading(...)` the first step of a page that not every role may open,
+`changing(...)` the first step on every form it
 accepts (the session's CSRF token, then the role), `refused(...)` a 403 or
 404 page in the user's language, `refusal(...)` a domain refusal's text."""
 
@@ -97,21 +98,29 @@ def refused(
     return page(request, "refused.html", status_code, signed=signed, message=render(key, language(request)))
 
 
+def reading(
+    request: Request, signed: SignedIn | None, roles: Iterable[ApiRole] = EVERYONE
+) -> Response | None:
+    """None when a user of `roles` is signed in; else the answer: the
+    sign-in page, or 403 for a role that may not open this page."""
+    if signed is None:
+        return signed_out()
+    if signed.user.role not in tuple(roles):
+        return refused(
+            request, "console.admins_only" if tuple(roles) == ADMIN else "console.not_yours", 403, signed
+        )
+    return None
+
+
 def changing(
     request: Request, signed: SignedIn | None, csrf: str, roles: Iterable[ApiRole] = ADMIN
 ) -> Response | None:
     """None when a user of `roles` sent the page's own form; else the answer:
     the sign-in page, or 403 for a form without its token or a role that
     may not change this."""
-    if signed is None:
-        return signed_out()
-    if not console_sessions.csrf_matches(signed, csrf):
+    if signed is not None and not console_sessions.csrf_matches(signed, csrf):
         return refused(request, "console.form_expired", 403, signed)
-    if signed.user.role not in tuple(roles):
-        return refused(
-            request, "console.admins_only" if tuple(roles) == ADMIN else "console.not_yours", 403, signed
-        )
-    return None
+    return reading(request, signed, roles)
 
 
 def refusal(request: Request, exc: DomainError) -> str:

@@ -17,7 +17,7 @@ from app.domain import listings
 from app.domain.phones import mask_phone
 from app.messages import datetime_text, render
 from app.models import Reminder, ReminderKind, ReminderStatus
-from app.routes.console.pages import READERS, Current, language, page, refused, sees_phones, signed_out
+from app.routes.console.pages import READERS, Current, language, page, reading, sees_phones
 from app.routes.deps import SessionDep, SettingsDep
 
 router = APIRouter(include_in_schema=False)
@@ -77,10 +77,8 @@ def _row(reminder: Reminder, *, admin: bool, tz: ZoneInfo, lang: str) -> dict:
 
 @router.get("/console/reminders")
 def reminders_page(request: Request, session: SessionDep, settings: SettingsDep, signed: Current) -> Response:
-    if signed is None:
-        return signed_out()
-    if signed.user.role not in READERS:
-        return refused(request, "console.not_yours", 403, signed)
+    if (gate := reading(request, signed, READERS)) is not None:
+        return gate
     lang, admin = language(request), sees_phones(signed)
     tables = []
     for title, statuses, latest in (("upcoming", UPCOMING, False), ("recent", SETTLED, True)):

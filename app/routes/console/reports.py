@@ -21,7 +21,7 @@ from app.domain.console_sessions import SignedIn
 from app.messages import render
 from app.models import ApiRole
 from app.routes import export
-from app.routes.console.pages import READERS, Current, language, page, refused, signed_out
+from app.routes.console.pages import READERS, Current, language, page, reading
 from app.routes.deps import SessionDep, SettingsDep
 from app.routes.dhis2 import data_value_set_public
 from app.routes.reports import monthly_csv_response, monthly_public
@@ -99,10 +99,8 @@ def _page(request: Request, signed: SignedIn, settings, month: str, *, report, e
 def reports_page(
     request: Request, session: SessionDep, settings: SettingsDep, signed: Current, month: str | None = None
 ) -> Response:
-    if signed is None:
-        return signed_out()
-    if signed.user.role not in READERS:
-        return refused(request, "console.not_yours", 403, signed)
+    if (gate := reading(request, signed, READERS)) is not None:
+        return gate
     month = _asked(month, settings)
     try:
         report = monthly_public(session, settings, month)
@@ -115,10 +113,8 @@ def reports_page(
 def monthly_csv(
     request: Request, session: SessionDep, settings: SettingsDep, signed: Current, month: str | None = None
 ) -> Response:
-    if signed is None:
-        return signed_out()
-    if signed.user.role not in READERS:
-        return refused(request, "console.not_yours", 403, signed)
+    if (gate := reading(request, signed, READERS)) is not None:
+        return gate
     month = _asked(month, settings)
     try:
         return monthly_csv_response(request, session, settings, month)
@@ -132,10 +128,8 @@ def monthly_csv(
 
 @router.get("/console/reports/codes.csv")
 def codes_csv(request: Request, settings: SettingsDep, signed: Current, month: str | None = None) -> Response:
-    if signed is None:
-        return signed_out()
-    if signed.user.role not in READERS:
-        return refused(request, "console.not_yours", 403, signed)
+    if (gate := reading(request, signed, READERS)) is not None:
+        return gate
     month = _asked(month, settings)
     try:
         first, last = reports.month_period(month, _today(settings))
@@ -151,10 +145,8 @@ def codes_csv(request: Request, settings: SettingsDep, signed: Current, month: s
 def redemptions_csv(
     request: Request, settings: SettingsDep, signed: Current, month: str | None = None
 ) -> Response:
-    if signed is None:
-        return signed_out()
-    if signed.user.role not in REDEMPTION_READERS:
-        return refused(request, "console.not_yours", 403, signed)
+    if (gate := reading(request, signed, REDEMPTION_READERS)) is not None:
+        return gate
     month = _asked(month, settings)
     try:
         first, last = reports.month_period(month, _today(settings))
@@ -172,10 +164,8 @@ def dhis2_json(
 ) -> Response:
     """The body of `GET /api/v1/export/dhis2`; its refusals (export off,
     bad period, incomplete mapping) answer as the API's do."""
-    if signed is None:
-        return signed_out()
-    if signed.user.role not in READERS:
-        return refused(request, "console.not_yours", 403, signed)
+    if (gate := reading(request, signed, READERS)) is not None:
+        return gate
     period = period or _asked(None, settings).replace("-", "")
     payload = data_value_set_public(request, session, settings, period)
     return JSONResponse(

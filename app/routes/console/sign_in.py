@@ -87,7 +87,7 @@ def logout(
 ) -> Response:
     if signed is not None and not console_sessions.csrf_matches(signed, csrf):
         return refused(request, "console.form_expired", 403, signed)
-    console_sessions.sign_out(session, request.cookies.get(SESSION_COOKIE))
+    console_sessions.sign_out(session, request.cookies.get(SESSION_COOKIE), signed.user if signed else None)
     session.commit()
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)

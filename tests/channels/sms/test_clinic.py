@@ -48,7 +48,10 @@ def test_red_redeems_and_tells_the_worker_without_the_client_number(world):
     code = issue_by_sms(world)
     shown = code_text.format_code(code.code)
     assert reply(world, DEMO_CLINIC_PHONE, f"RED {shown}") == sms_text(
-        "codes.redeemed", code=shown, service="VCT"
+        "coupons.redeemed_with_coupons",
+        code=shown,
+        service="VCT",
+        count=3,  # the demo's VCT peer coupons
     )
     assert code_state(world, code) == CodeState.redeemed
     with session_of(world) as s:

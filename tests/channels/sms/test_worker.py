@@ -209,7 +209,8 @@ def test_a_code_no_longer_valid_is_not_resent_a_new_one_is_issued(world, frozen_
         frozen_clock(NOW + timedelta(days=31))  # past 23/12/2026, not yet marked expired
     answer = reply(world, DEMO_WORKER_PHONE, f"REF VCT {CLIENT_LOCAL}")
     new = last_code(world)
-    assert new.id != old.id and count_in(world, ReferralCode) == 2
+    # a redeemed code gave its client three peer coupons (demo VCT): count the worker's codes
+    assert new.id != old.id and count_in(world, ReferralCode, ReferralCode.wave == 0) == 2
     assert code_text.format_code(new.code) in answer and shown not in answer
 
 
@@ -404,8 +405,17 @@ def test_stats_counts_this_month(world):
     issue_by_sms(world, "REF MMT")
     sms(world, DEMO_CLINIC_PHONE, f"RED {a.code}")
     sms(world, DEMO_WORKER_PHONE, "REACH 7 20")
+    # the client's three peer coupons (demo VCT) count apart from the worker's own codes
     assert reply(world, DEMO_WORKER_PHONE, "TK") == sms_text(
-        "codes.stats", month="11/2026", issued=2, redeemed=1, people=7, condoms=20
+        "coupons.stats",
+        month="11/2026",
+        issued=2,
+        redeemed=1,
+        people=7,
+        condoms=20,
+        given=3,
+        returned=0,
+        peers=0,
     )
 
 

@@ -129,3 +129,19 @@ def test_a_viewer_can_add_nothing(chromium, live):
     assert forced.status == 403
     viewer.goto("/console/workers")
     assert viewer.get_by_text("0912000999").count() == 0
+
+
+def test_every_page_fits_a_phone_and_a_clinic_user_keeps_to_its_clinic(chromium, live, app):
+    admin = signed_in(chromium, live, "admin@example.org")
+    menu = [a.get_attribute("href") for a in admin.locator("nav a").all()]
+    assert "/console/users" in menu and "/console/api-keys" in menu
+    for path in menu:
+        admin.goto(path)
+        assert admin.locator("h1").count() >= 1, path
+        fits_the_phone(admin)
+    desk = signed_in(chromium, live, "desk@example.org")
+    with Session(app.state.engine) as s:
+        other = clinic_named(s, "Phong kham Muong Thanh").id
+    assert desk.goto(f"/console/clinics/{other}").status == 403
+    assert desk.get_by_role("alert").inner_text() == t("console.not_yours")
+    assert desk.goto("/console/users").status == 403

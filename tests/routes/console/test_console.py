@@ -16,7 +16,7 @@ from app.main import create_app
 from app.messages import render
 from app.sending.gateways.memory import MemoryGateway
 from tests.conftest import make_settings
-from tests.factories import CLIENT_LOCAL, NOW, clinic_named, sms
+from tests.factories import CLIENT_LOCAL, NOW, audit_actions, clinic_named, sms
 
 PASSWORD = "a long enough secret"
 HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -101,13 +101,14 @@ def test_failed_sign_ins_are_throttled_per_address(console):
     assert sign_in(console, email="desk@example.org").status_code == 303  # another address is not
 
 
-def test_signing_out_needs_the_form_token_and_ends_the_session(console):
+def test_signing_out_needs_the_form_token_and_ends_the_session(console, demo):
     sign_in(console)
     page = console.get("/console/").text
     assert console.post("/console/logout", data={"csrf": "forged"}, follow_redirects=False).status_code == 403
     assert console.get("/console/", follow_redirects=False).status_code == 200
     out = console.post("/console/logout", data={"csrf": _csrf(page)}, follow_redirects=False)
     assert out.status_code == 303 and out.headers["location"] == "/console/login"
+    assert audit_actions(demo, "staff_user")[-2:] == ["user.sign_in", "user.sign_out"]
     assert console.get("/console/", follow_redirects=False).status_code == 303
 
 

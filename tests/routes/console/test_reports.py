@@ -18,7 +18,16 @@ from app.domain.code_text import format_code
 from app.messages import render
 from app.models import Clinic, ClinicStaff
 from tests.dhis2_support import EXAMPLE_MAPPING
-from tests.factories import API, CLIENT_LOCAL, clinic_named, issue_by_sms, make_keys, sms
+from tests.factories import (
+    API,
+    CLIENT_LOCAL,
+    clinic_named,
+    issue_by_sms,
+    make_keys,
+    session_of,
+    sms,
+    without_coupons,
+)
 
 MONTH = "2026-11"  # the month of the frozen clock (23/11/2026)
 DOWNLOADS = (
@@ -36,7 +45,10 @@ def _figures(page: str, row: str) -> dict[str, str]:
 
 
 def _issued_and_used(client):
-    """A code issued by the demo worker and used at the demo desk's clinic, by SMS."""
+    """A code issued by the demo worker and used at the demo desk's clinic, by
+    SMS (the demo's peer coupons off: one code, one person)."""
+    with session_of(client) as session:
+        without_coupons(session)
     code = issue_by_sms(client, f"GT VCT {CLIENT_LOCAL}")
     sms(client, DEMO_CLINIC_PHONE, f"XN {format_code(code.code)}")
     return code

@@ -14,6 +14,12 @@ from app.domain.staff import InvalidRegistryInput
 from app.models import MessageKind, Worker
 
 
+class WorkerNotMobile(NotMobile):
+    """A worker's number that cannot get an SMS (a landline)."""
+
+    key = "registry.worker_not_mobile"
+
+
 def register_worker(
     session: Session, settings: Settings, *, actor: str, name: str, phone: str, district: str
 ) -> Worker:
@@ -22,7 +28,7 @@ def register_worker(
     InvalidRegistryInput; nothing is written when it raises."""
     number = normalize_phone(phone, settings.default_region)
     if not is_mobile(number):
-        raise NotMobile(f"{mask_phone(number)} is not a mobile number", phone=mask_phone(number))
+        raise WorkerNotMobile(f"{mask_phone(number)} is not a mobile number", phone=phone.strip())
     name = " ".join((name or "").split())
     if not name or len(name) > 120:
         raise InvalidRegistryInput("a worker needs a name of at most 120 characters")

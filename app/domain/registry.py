@@ -20,7 +20,16 @@ from app.domain import audit, clinics
 from app.domain.discretion import check_client_visible
 from app.domain.errors import NotFound
 from app.domain.phones import normalize_phone
-from app.domain.staff import Conflict, InvalidRegistryInput, set_staff, staff_change, staff_entries
+from app.domain.staff import (
+    ClinicNameTaken,
+    Conflict,
+    InvalidRegistryInput,
+    PhoneIsStaff,
+    PhoneIsWorkers,
+    set_staff,
+    staff_change,
+    staff_entries,
+)
 from app.models import Clinic, ClinicService, ClinicStaff, Service, Worker
 
 
@@ -209,6 +218,20 @@ def _set_services(session: Session, clinic: Clinic, services: list[Service]) -> 
         session.add(ClinicService(clinic_id=clinic.id, service_id=service_id))
 
 
+def _check_name_free(session: Session, name: str | None, clinic_id: int | None) -> None:
+    """A clinic's internal name is its own (the DHIS2 export and staff tell
+    clinics apart by it): ClinicNameTaken when another clinic has it,
+    whatever the case and spacing."""
+    if not name:
+        return
+    wanted = " ".join(name.split()).lower()
+    for other_id, other_name in session.exec(select(Clinic.id, Clinic.name)):
+        if other_id != clinic_id and " ".join(other_name.split()).lower() == wanted:
+            raise ClinicNameTaken(
+                f"a clinic named {other_name!r} exists already (clinic {other_id})", name=name
+            )
+
+
 def create_clinic(
     session: Session,
     *,
@@ -225,6 +248,7 @@ def create_clinic(
     Indiscreet for a display name, district, address or hours naming a
     sensitive word (clients read those; the internal `name` is staff-facing)."""
     _check_discreet(fields, CLINIC_CLIENT_FIELDS)
+    _check_name_free(session, fields.get("name"), None)
     offered = _services_by_code(session, services)
     entries = staff_entries(staff, region)
     clinic = Clinic(phone=normalize_phone(phone, region) if phone else None, created_at=clock.now(), **fields)
@@ -265,6 +289,7 @@ def update_clinic(
     `create_clinic`, and InvalidRegistryInput for a staff request that does
     not add up."""
     _check_discreet(values, CLINIC_CLIENT_FIELDS)
+    _check_name_free(session, values.get("name"), clinic_id)
     clinic = clinics.clinic_by_id(session, clinic_id)
     if clinic is None:
         raise NotFound(f"clinic {clinic_id} not found")
@@ -322,16 +347,17 @@ def _check_worker_phone(session: Session, phone: str, worker_id: int | None, *, 
     `staff.check_new_staff`)."""
     other = session.exec(select(Worker).where(Worker.phone == phone)).first()
     if other is not None and other.id != worker_id:
-        raise Conflict(f"phone {phone} is already worker {other.id}")
+        raise PhoneIsWorkers(f"phone {phone} is already worker {other.id}", phone=phone)
     if not active:
         return
     staff = session.exec(
         select(ClinicStaff).where(ClinicStaff.phone == phone, ClinicStaff.active.is_(True))  # type: ignore[attr-defined]
     ).first()
     if staff is not None:
-        raise Conflict(
+        raise PhoneIsStaff(
             f"phone {phone} is a staff phone of clinic {staff.clinic_id}: one phone cannot be both "
-            "a worker's and a clinic's; remove it from the clinic's staff first"
+            "a worker's and a clinic's; remove it from the clinic's staff first",
+            phone=phone,
         )
 
 

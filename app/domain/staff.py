@@ -1,8 +1,9 @@
 """Clinic staff phones: who may become staff (a phone belongs to one clinic
 and is never also an active worker's), and the three ways an update names
 staff (`staff`: the whole list; `add_staff` / `remove_staff`: only the
-phones named). Also the registry's two refusals, `Conflict` and
-`InvalidRegistryInput`, which `app.domain.registry` raises too."""
+phones named). Also the registry's refusals, `Conflict` (and its kinds,
+each with its own text) and `InvalidRegistryInput`, which
+`app.domain.registry` raises too."""
 
 from __future__ import annotations
 
@@ -27,6 +28,22 @@ class InvalidRegistryInput(DomainError):
     status = 422
 
 
+class PhoneIsWorkers(Conflict):
+    key = "registry.phone_is_workers"
+
+
+class PhoneIsStaff(Conflict):
+    key = "registry.phone_is_staff"
+
+
+class StaffPhoneTaken(Conflict):
+    key = "registry.staff_phone_taken"
+
+
+class ClinicNameTaken(Conflict):
+    key = "registry.clinic_name_taken"
+
+
 def staff_entries(staff: Sequence[dict[str, Any]], region: str) -> dict[str, dict]:
     """Normalised staff entries by phone; a phone listed twice is refused."""
     entries: dict[str, dict] = {}
@@ -46,14 +63,17 @@ def check_new_staff(session: Session, phones: Sequence[str], clinic_id: int | No
         return
     for other in session.exec(select(ClinicStaff).where(ClinicStaff.phone.in_(phones))):  # type: ignore[union-attr]
         if other.clinic_id != clinic_id:
-            raise Conflict(f"staff phone {other.phone} already belongs to clinic {other.clinic_id}")
+            raise StaffPhoneTaken(
+                f"staff phone {other.phone} already belongs to clinic {other.clinic_id}", phone=other.phone
+            )
     worker = session.exec(
         select(Worker).where(Worker.phone.in_(phones), Worker.active.is_(True))  # type: ignore[union-attr,attr-defined]
     ).first()
     if worker is not None:
-        raise Conflict(
+        raise PhoneIsWorkers(
             f"phone {worker.phone} is the phone of active outreach worker {worker.id}: "
-            "one phone cannot be both a worker's and a clinic's; deactivate the worker first"
+            "one phone cannot be both a worker's and a clinic's; deactivate the worker first",
+            phone=worker.phone,
         )
 
 

@@ -5,7 +5,8 @@ they share is in `pages`."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
 from app.routes.console import (
     apikeys,
@@ -21,6 +22,7 @@ from app.routes.console import (
     users,
     workers,
 )
+from app.routes.console.pages import Current, refused
 
 router = APIRouter(include_in_schema=False)
 for _pages in (
@@ -38,3 +40,9 @@ for _pages in (
     users,
 ):
     router.include_router(_pages.router)
+
+
+@router.get("/console/{unknown:path}")
+def unknown_page(request: Request, signed: Current) -> Response:
+    """Any other console address: a page that says so (not the API's JSON)."""
+    return refused(request, "console_more.no_such_page", 404, signed)

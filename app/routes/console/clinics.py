@@ -86,7 +86,7 @@ def form_refusal(
         field = detail.partition(" names ")[0]
         if field in labels:
             return render("console_clinics.indiscreet", lang, field=render(labels[field], lang)), detail
-    if isinstance(exc, Conflict):
+    if isinstance(exc, Conflict) and exc.key == Conflict.key:  # a conflict without words of its own
         return render(conflict_key, lang), detail
     message = refusal(request, exc)
     return message, "" if message == detail else detail

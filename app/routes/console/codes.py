@@ -82,6 +82,8 @@ def _shown(session: Session, settings: Settings, signed: SignedIn, row: Referral
         if code.client_phone
         else "",
         "redeemed": redemption is not None,
+        "phone_unknown": not code.client_phone,
+        "wave": code.wave,
         "where": None,
         "confirmable": False,
         "why_not": None,
@@ -142,6 +144,7 @@ def confirm_code(
     settings: SettingsDep,
     signed: Current,
     csrf: Annotated[str, Form(max_length=100)] = "",
+    client_phone: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
     not_allowed = changing(request, signed, csrf, roles=EVERYONE)
     if not_allowed is not None:
@@ -159,6 +162,7 @@ def confirm_code(
                 channel=Channel.web,
                 actor=actor(signed),
                 throttle_first=True,
+                client_phone=client_phone.strip() or None,
             )
     except DomainError as exc:
         session.rollback()  # nothing but the committed audit rows is kept

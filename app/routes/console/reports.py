@@ -158,6 +158,21 @@ def redemptions_csv(
         return _bad_month(request, signed, month, settings=settings)
 
 
+@router.get("/console/reports/coupons.csv")
+def coupons_csv(
+    request: Request, session: SessionDep, settings: SettingsDep, signed: Current, month: str | None = None
+) -> Response:
+    """The peer coupons per recruiter of the month (`GET /api/v1/export/coupons.csv`), for incentives."""
+    if (gate := reading(request, signed, READERS)) is not None:
+        return gate
+    month = _asked(month, settings)
+    try:
+        first, last = reports.month_period(month, _today(settings))
+        return export.export_coupons(request, session, settings, signed.user, date_from=first, date_to=last)
+    except stats.InvalidPeriod:
+        return _bad_month(request, signed, month, settings=settings)
+
+
 @router.get("/console/reports/dhis2.json")
 def dhis2_json(
     request: Request, session: SessionDep, settings: SettingsDep, signed: Current, period: str | None = None

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from app.domain import clinics, registry
 from app.domain.errors import DomainError, NotFound
-from app.messages import catalogue, languages
+from app.messages import languages, render
 from app.models import ApiRole
 from app.routes.console.clinics import SHOWN, form_refusal, parse_id
 from app.routes.console.pages import Current, actor, changing, language, page, refused, signed_out
@@ -33,7 +33,11 @@ LABELS = {
     "display_name": "console_clinics.display_name",
     "expiry_days": "console_clinics.expiry_days",
     "retest_after_days": "console_clinics.retest_after_days",
+    "peer_coupons": "console_services.peer_coupons",
+    "coupon_services": "console_services.coupon_services",
+    "max_waves": "console_services.max_waves",
 }
+COUPON_FIELDS = ("peer_coupons", "coupon_services", "max_waves")
 
 Csrf = Annotated[str, Form(max_length=100)]
 
@@ -44,6 +48,9 @@ def service_form(
     display_name: Annotated[str, Form(max_length=1000)] = "",
     expiry_days: Annotated[str, Form(max_length=20)] = "",
     retest_after_days: Annotated[str, Form(max_length=20)] = "",
+    peer_coupons: Annotated[str, Form(max_length=20)] = "",
+    coupon_services: Annotated[str, Form(max_length=200)] = "",
+    max_waves: Annotated[str, Form(max_length=20)] = "",
 ) -> dict[str, str]:
     """The service form as it was sent (to show it again when refused)."""
     return {
@@ -52,6 +59,9 @@ def service_form(
         "display_name": display_name,
         "expiry_days": expiry_days,
         "retest_after_days": retest_after_days,
+        "peer_coupons": peer_coupons,
+        "coupon_services": coupon_services,
+        "max_waves": max_waves,
     }
 
 
@@ -68,13 +78,23 @@ def _number(text: str) -> int | str | None:
 
 
 def _body(form: dict[str, str]) -> dict[str, Any]:
-    """The form as the API's service body (without the code, which never changes)."""
-    return {
+    """The form as the API's service body (without the code, which never
+    changes). Peer coupon fields left empty are left out (the API's defaults
+    on a new service, unchanged on an edit); coupon services are codes
+    separated by commas or spaces."""
+    body = {
         "name": form["name"],
         "display_name": form["display_name"],
         "expiry_days": _number(form["expiry_days"]),
         "retest_after_days": _number(form["retest_after_days"]),
     }
+    if form["peer_coupons"].strip():
+        body["peer_coupons"] = _number(form["peer_coupons"])
+    if form["max_waves"].strip():
+        body["max_waves"] = _number(form["max_waves"])
+    if form["coupon_services"].strip():
+        body["coupon_services"] = form["coupon_services"].replace(",", " ").upper().split()
+    return body
 
 
 def _form_of(service) -> dict[str, str]:
@@ -84,6 +104,9 @@ def _form_of(service) -> dict[str, str]:
         "display_name": service.display_name,
         "expiry_days": str(service.expiry_days),
         "retest_after_days": "" if service.retest_after_days is None else str(service.retest_after_days),
+        "peer_coupons": str(service.peer_coupons),
+        "coupon_services": ", ".join(service.coupon_services or []),
+        "max_waves": str(service.max_waves),
     }
 
 
@@ -93,11 +116,9 @@ def _labels(service) -> list[tuple[str, str]]:
 
 
 def _headings(request: Request) -> dict[str, str]:
-    """The column heading of each language's client-facing name, in the
-    page's language. (The text's placeholder is `language`, which
-    `render`'s own argument of that name would take, so it is filled here.)"""
-    text = catalogue(language(request))["console_clinics.client_name_in"]
-    return {lang: text.format(language=lang) for lang in languages()}
+    """The column heading of each language's client-facing name, in the page's language."""
+    lang = language(request)
+    return {shown: render("console_clinics.client_name_in", lang, lang_code=shown) for shown in languages()}
 
 
 def _list(request: Request, session, signed, *, error="", detail="", status_code=200, form=None):

@@ -11,9 +11,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from app import clock
 from app.domain import onboarding, outreach, registry
-from app.domain.errors import DomainError
+from app.domain.errors import DomainError, NotFound
 from app.domain.phones import mask_phone
-from app.routes.console.pages import Current, actor, changing, page, refusal, sees_phones, signed_out
+from app.routes.console.pages import Current, actor, changing, page, refusal, refused, sees_phones, signed_out
 from app.routes.deps import SessionDep, SettingsDep
 
 router = APIRouter(include_in_schema=False)
@@ -80,28 +80,34 @@ def add_worker(
     return RedirectResponse("/console/workers", status_code=303)
 
 
-@router.post("/console/workers/{worker_id}/deactivate")
-def deactivate_worker(
+@router.post("/console/workers/{worker_id}/{change}")
+def change_worker(
     worker_id: int,
+    change: str,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     signed: Current,
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    refused = changing(request, signed, csrf)
-    if refused is not None:
-        return refused
+    """Deactivate a worker who left, or reactivate one who came back (the
+    registry checks the phone again: it may meanwhile be a desk's)."""
+    if change not in ("deactivate", "reactivate"):
+        return refused(request, "error.not_found", 404, signed)
+    not_allowed = changing(request, signed, csrf)
+    if not_allowed is not None:
+        return not_allowed
     try:
         registry.update_worker(
             session,
             worker_id,
             actor=actor(signed),
             region=settings.default_region,
-            active=False,
+            active=change == "reactivate",
         )
     except DomainError as exc:
         session.rollback()
-        return _list(request, session, settings, signed, error=refusal(request, exc), status_code=404)
+        status_code = 404 if isinstance(exc, NotFound) else 409
+        return _list(request, session, settings, signed, error=refusal(request, exc), status_code=status_code)
     session.commit()
     return RedirectResponse("/console/workers", status_code=303)

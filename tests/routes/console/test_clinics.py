@@ -121,8 +121,8 @@ def test_an_indiscreet_edit_is_refused_and_the_clinic_is_unchanged(staff, demo):
 @pytest.mark.parametrize(
     ("staff_text", "says"),
     [
-        (DEMO_WORKER_PHONE, "console_clinics.staff_taken"),  # an active outreach worker's phone
-        (DEMO_CLINIC_PHONE, "console_clinics.staff_taken"),  # Him Lam's desk
+        (DEMO_WORKER_PHONE, "registry.phone_is_workers"),  # an active outreach worker's phone
+        (DEMO_CLINIC_PHONE, "registry.staff_phone_taken"),  # Him Lam's desk
         (f"{NEW_STAFF}\n{NEW_STAFF_E164}, again", None),  # the same phone twice
         ("12", "console_clinics.check_field"),
         ("not a phone", "console_clinics.check_field"),
@@ -136,7 +136,7 @@ def test_a_taken_repeated_or_bad_staff_phone_is_refused_and_nothing_is_saved(sta
     if says == "console_clinics.check_field":
         assert _said(says, field=_said("console_clinics.staff_phones")) in r.text
     elif says:
-        assert _said(says) in r.text
+        assert _said(says, phone=staff_text) in r.text
     demo.expire_all()
     after = count_rows(demo, Clinic), count_rows(demo, ClinicStaff), count_rows(demo, ClinicService)
     assert after == before
@@ -265,3 +265,15 @@ def test_the_page_speaks_english_on_request(staff, demo):
         render("console_clinics.add_clinic", "en") in page
         and render("console_clinics.staff_hint", "en") in page
     )
+
+
+def test_the_same_clinic_sent_twice_is_added_once(staff, demo):
+    admin = staff("admin", email=ADMIN)
+    assert _add(admin).status_code == 303
+    again = _add(admin, staff="")  # a double tap on the button, the desk phone left out
+    assert again.status_code == 422
+    assert render("registry.clinic_name_taken", "vi", name=TUAN_GIAO["name"]) in again.text.replace(
+        "&#34;", '"'
+    )
+    demo.expire_all()
+    assert len([c for c in demo.exec(select(Clinic)) if c.name == TUAN_GIAO["name"]]) == 1

@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import select
 
 from app import clock
-from app.demo import DEMO_WORKER_PHONE
+from app.demo import DEMO_CLINIC_PHONE, DEMO_WORKER_PHONE
 from app.domain import codes
 from app.domain.code_text import format_code
 from app.messages import render
@@ -261,3 +261,39 @@ def test_the_page_speaks_english_on_request(staff):
     assert render("codes.mistyped", "en") in wrong
     visits = desk.get("/console/redemptions", params={"lang": "en"}).text
     assert render("console_codes.no_visits", "en") in visits
+
+
+def test_a_peer_coupon_is_confirmed_with_the_phone_of_who_brought_it_who_then_gets_coupons(staff):
+    client = staff("clinic", clinic=HIM_LAM)
+    code = _issue(client)
+    sms(client, DEMO_CLINIC_PHONE, f"XN {format_code(code.code)}")  # the client came: three coupons
+    with session_of(client) as s:
+        coupon = s.exec(select(ReferralCode).where(ReferralCode.parent_code_id == code.id)).first()
+    page = client.get("/console/codes", params={"code": coupon.code}).text
+    assert 'data-wave="1"' in page and '<label for="client_phone">' in page
+    token = form_token(page)
+    bad = client.post(
+        f"/console/codes/{coupon.code}/redeem", data={"csrf": token, "client_phone": "024 3823 4567"}
+    )
+    assert (
+        bad.status_code == 422 and code_state(client, coupon) == CodeState.issued
+    )  # a landline: not redeemed
+    done = client.post(
+        f"/console/codes/{coupon.code}/redeem",
+        data={"csrf": token, "client_phone": "0912 000 111"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and code_state(client, coupon) == CodeState.redeemed
+    with session_of(client) as s:
+        assert s.get(ReferralCode, coupon.id).client_phone == "+84912000111"
+        theirs = s.exec(select(ReferralCode).where(ReferralCode.parent_code_id == coupon.id)).all()
+    assert len(theirs) == 3 and {c.wave for c in theirs} == {2}
+    assert len(notifications_to(client, "+84912000111")) == 3
+
+
+def test_after_confirming_the_desk_reads_only_that_it_worked(staff):
+    client = staff("clinic", clinic=HIM_LAM)
+    code = _issue(client)
+    done = client.get(_confirm(client, code).headers["location"])
+    assert render("console_codes.confirmed", "vi") in done.text
+    assert 'id="why-not"' not in done.text  # no "already used" beside the success

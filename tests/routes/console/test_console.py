@@ -163,3 +163,10 @@ def test_the_chart_shows_codes_by_month(console, frozen_clock, demo):
     assert _bar(page, before) == (1, 0)
     assert len(re.findall(r'data-month="', page)) == 6
     assert render("console.chart", "vi") in page
+
+
+def test_an_unknown_console_page_is_a_page_that_says_so(console):
+    sign_in(console)
+    r = console.get("/console/no-such-page")
+    assert r.status_code == 404 and render("console_more.no_such_page", "vi") in r.text and "<nav" in r.text
+    assert render("console_more.role_viewer", "vi") in console.get("/console/").text

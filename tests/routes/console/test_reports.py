@@ -173,3 +173,17 @@ def test_signed_out_a_download_leads_to_the_sign_in(client):
     for url in ("/console/reports", *DOWNLOADS):
         r = client.get(url, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/console/login", url
+
+
+def test_the_coupons_download_is_the_apis_and_counts_the_coupons_given(staff, demo):
+    keys = make_keys(demo)
+    client = staff("viewer")
+    code = issue_by_sms(client, f"GT VCT {CLIENT_LOCAL}")
+    sms(client, DEMO_CLINIC_PHONE, f"XN {format_code(code.code)}")  # the demo's VCT: three coupons
+    page = client.get(f"/console/reports?month={MONTH}").text
+    assert f'href="/console/reports/coupons.csv?month={MONTH}"' in page
+    mine = client.get(f"/console/reports/coupons.csv?month={MONTH}")
+    theirs = client.get(f"{API}/export/coupons.csv?from=2026-11-01&to=2026-11-30", headers=keys.viewer)
+    assert mine.status_code == 200 and mine.content == theirs.content
+    [header, row] = mine.content.decode("utf-8-sig").splitlines()
+    assert "coupons_given" in header and "+8491****678" in row and ",3,0" in row

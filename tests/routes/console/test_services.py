@@ -7,11 +7,13 @@ nothing; every change is audited with the user."""
 from __future__ import annotations
 
 import pytest
+from sqlmodel import select
 
-from app.demo import DEMO_WORKER_PHONE
+from app.demo import DEMO_CLINIC_PHONE, DEMO_WORKER_PHONE
+from app.domain.code_text import format_code
 from app.messages import render
 from app.models import ReferralCode, Service
-from tests.factories import CLIENT_LOCAL, audits, count_in, count_rows, reply, service_with_code
+from tests.factories import CLIENT_LOCAL, audits, count_in, count_rows, issue_by_sms, reply, service_with_code
 from tests.routes.console.conftest import form_token
 
 ADMIN = "boss@example.org"
@@ -205,3 +207,31 @@ def test_an_unknown_service_is_a_404_page(staff, service_id):
     r = admin.get(f"/console/services/{service_id}")
     assert r.status_code == 404 and _said("console_clinics.unknown_service") in r.text
     assert _post(admin, f"/console/services/{service_id}/deactivate").status_code == 404
+
+
+def test_an_admin_sets_a_services_peer_coupons_and_the_next_client_gets_them(staff, demo):
+    admin = staff("admin", email=ADMIN)
+    mmt = service_with_code(demo, "MMT")
+    page = admin.get(f"/console/services/{mmt.id}").text
+    assert '<label for="peer_coupons">' in page and '<label for="coupon_services">' in page
+    data = _edit(mmt, peer_coupons="2", coupon_services="vct, mmt", max_waves="1")
+    r = admin.post(
+        f"/console/services/{mmt.id}", data={"csrf": form_token(page), **data}, follow_redirects=False
+    )
+    assert r.status_code == 303
+    demo.refresh(mmt)
+    assert (mmt.peer_coupons, mmt.coupon_services, mmt.max_waves) == (2, ["VCT", "MMT"], 1)
+    assert audits(demo, "service.update")[-1].actor == f"user:{ADMIN}"
+    bad = admin.post(
+        f"/console/services/{mmt.id}",
+        data={"csrf": form_token(page), **_edit(mmt, coupon_services="NOPE")},
+        follow_redirects=False,
+    )
+    assert bad.status_code == 422
+    demo.refresh(mmt)
+    assert mmt.coupon_services == ["VCT", "MMT"]  # nothing saved
+
+    code = issue_by_sms(admin, f"GT MMT {CLIENT_LOCAL}")
+    reply(admin, DEMO_CLINIC_PHONE, f"XN {format_code(code.code)}")
+    coupons = [c for c in demo.exec(select(ReferralCode).where(ReferralCode.parent_code_id == code.id))]
+    assert sorted(c.service_id for c in coupons) == sorted([service_with_code(demo, "VCT").id, mmt.id])

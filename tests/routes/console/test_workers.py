@@ -48,12 +48,18 @@ def test_an_admin_adds_a_worker_who_is_welcomed_and_then_refers_by_sms(admin, de
 
 @pytest.mark.parametrize(
     ("phone", "says"),
-    [("02033845678", "not_mobile"), ("12", "invalid_phone"), ("+84900000002", "conflict")],
+    [
+        ("02033845678", render("registry.worker_not_mobile", "vi", phone="02033845678")),
+        ("12", render("error.invalid_phone", "vi")),
+        ("+84900000002", render("registry.phone_is_staff", "vi", phone="+84900000002")),
+        ("0900000001", render("registry.phone_is_workers", "vi", phone="+84900000001")),
+    ],
 )
-def test_a_bad_or_taken_phone_is_refused_on_the_page_and_nothing_is_saved(admin, demo, phone, says):
+def test_a_bad_or_taken_phone_is_refused_on_the_page_in_words_and_nothing_is_saved(admin, demo, phone, says):
     before = len(demo.exec(select(Worker)).all())
     r = _add(admin, phone=phone)
     assert r.status_code == 422 and 'role="alert"' in r.text
+    assert says in r.text.replace("&#34;", '"')
     demo.expire_all()
     assert len(demo.exec(select(Worker)).all()) == before
 
@@ -67,6 +73,15 @@ def test_an_admin_deactivates_a_worker_who_can_then_refer_no_more(admin, demo):
     )
     assert r.status_code == 303
     assert reply(admin, NEW_E164, f"GT VCT {CLIENT_LOCAL}") == sms_text("codes.worker_inactive")
+    page = admin.get("/console/workers").text
+    assert render("console.inactive", "vi") != render("console.deactivate", "vi")
+    back = admin.post(
+        f"/console/workers/{worker.id}/reactivate", data={"csrf": _csrf(page)}, follow_redirects=False
+    )
+    assert back.status_code == 303
+    again = reply(admin, NEW_E164, "GT VCT 0912345679")
+    code = last_code(admin)
+    assert code.worker_id == worker.id and format_code(code.code) in again  # refers again
 
 
 def test_a_viewer_sees_masked_phones_and_cannot_add(client, admin, demo):

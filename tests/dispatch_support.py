@@ -121,7 +121,11 @@ def dispatcher_process(
 
     settings = dispatcher_settings(url, DISPATCH_CONCURRENCY=concurrency)
     engine = make_engine(url)
-    dispatcher = Dispatcher(session_factory(engine), FileGateway(path, die_after=die_after, accepted_then_die=accepted_then_die), settings)
+    dispatcher = Dispatcher(
+        session_factory(engine),
+        FileGateway(path, die_after=die_after, accepted_then_die=accepted_then_die),
+        settings,
+    )
     if ready is not None:
         ready.set()
     if go is not None:

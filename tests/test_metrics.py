@@ -88,7 +88,9 @@ def test_with_a_metrics_token_a_scrape_needs_it(database_url, db):
 def test_in_production_without_a_metrics_token_only_reader_keys_scrape(database_url, db, session):
     from app.domain.apikeys import create_api_key
 
-    keys = {role: create_api_key(session, role=role, name=f"scrape {role}")[1] for role in ("admin", "viewer")}
+    keys = {
+        role: create_api_key(session, role=role, name=f"scrape {role}")[1] for role in ("admin", "viewer")
+    }
     _, desk = create_api_key(session, role="clinic", name="desk", clinic_id=_a_clinic(session))
     session.commit()
     with TestClient(_app(database_url, db, APP_ENV="production")) as c:

@@ -32,7 +32,9 @@ CONFIG = schemathesis.config.SchemathesisConfig.from_dict(
     {
         "generation": {"allow-extra-parameters": False},
         "checks": {
-            "positive_data_acceptance": {"expected-statuses": ["2xx", "401", "403", "404", "409", "422", "429"]},
+            "positive_data_acceptance": {
+                "expected-statuses": ["2xx", "401", "403", "404", "409", "422", "429"]
+            },
             "allow_header_conformance": {"enabled": False},
         },
     }

@@ -223,3 +223,17 @@ def test_a_clinic_name_or_address_naming_a_sensitive_word_is_refused(
 def test_a_clinic_s_internal_name_may_name_its_services(client, keys):
     clinic = _new_clinic(client, keys, name="Tuan Giao methadone and HIV testing site")
     assert clinic["name"] == "Tuan Giao methadone and HIV testing site"
+
+
+def test_a_clinics_internal_name_is_its_own(client, keys, session):
+    """The DHIS2 export and staff tell clinics apart by the internal name:
+    a second clinic of the same name (any case or spacing) is a 409, on
+    create and on a rename."""
+    taken = session.get(Clinic, keys.clinic_id).name
+    body = {"name": f"  {taken.upper()} ", "display_name": "Phong kham moi", "district": "Muong Lay"}
+    r = client.post(f"{API}/clinics", json=body, headers=keys.admin)
+    assert r.status_code == 409 and taken in r.json()["detail"], r.text
+    r = client.patch(f"{API}/clinics/{keys.other_clinic_id}", json={"name": taken}, headers=keys.admin)
+    assert r.status_code == 409
+    same = client.patch(f"{API}/clinics/{keys.clinic_id}", json={"name": taken}, headers=keys.admin)
+    assert same.status_code == 200  # its own name again

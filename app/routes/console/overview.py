@@ -20,6 +20,14 @@ from app.routes.deps import SessionDep, SettingsDep
 router = APIRouter(include_in_schema=False)
 
 
+# what a clinic has none of: the workers' outreach and the program's opt-outs
+PROGRAM_ONLY = (
+    "people_reached",
+    "condoms_distributed",
+    "group_meetings",
+    "group_meeting_participants",
+    "opt_outs",
+)
 CHART_MONTHS = 6  # the chart: this month and the five before
 
 
@@ -66,7 +74,9 @@ def overview(request: Request, session: SessionDep, settings: SettingsDep, signe
     figures = _figures(session, settings, signed, first, today)
     clinic_only = signed.user.role == ApiRole.clinic
     lang = language(request)
-    shown = [(name, figures[name]) for name in reports.INDICATORS if not (clinic_only and name == "opt_outs")]
+    shown = [
+        (name, figures[name]) for name in reports.INDICATORS if not (clinic_only and name in PROGRAM_ONLY)
+    ]
     funnel = [
         ("VCT", figures["referred_to_vct"], figures["went_to_vct"]),
         ("MMT", figures["referred_to_mmt"], figures["went_to_mmt"]),

@@ -144,7 +144,9 @@ def test_a_wrong_code_in_any_clinic_screen_ends_the_attempt_counted_and_audited(
         assert len(_wrong_attempts(demo)) <= before + 1
 
 
-@pytest.mark.parametrize(("menu", "after"), [("1", ["9"]), ("1", ["1"]), ("2", ["0712"]), ("2", ["0712", "0900"])])
+@pytest.mark.parametrize(
+    ("menu", "after"), [("1", ["9"]), ("1", ["1"]), ("2", ["0712"]), ("2", ["0712", "0900"])]
+)
 def test_a_path_typed_past_a_wrong_code_is_counted_and_tells_nothing(client, demo, menu, after):
     """A gateway sends only what a person typed, but a request can carry
     any path: answers after a wrong code never reach a screen that reads it."""

@@ -127,6 +127,7 @@ def test_a_clinic_user_sees_its_own_clinics_figures(console):
     page = console.get("/console/").text
     assert render("console.clinic_only", "vi") in page
     assert _figure(page, "codes_issued") == 1 and _figure(page, "referred_to_mmt") == 1
+    assert 'data-indicator="people_reached"' not in page  # a clinic does no outreach
 
 
 def test_the_session_cookie_is_secure_in_production(demo, db, database_url, frozen_clock):

@@ -27,7 +27,7 @@ from app.sending.gateways.kannel import (
     coding_for,
     delivery_status,
 )
-from tests import kannel_harness
+from tests import debian_packages, kannel_harness
 from tests.kannel_harness import Recorder, configure, mo_line, parse_mt
 
 SENDSMS = "http://kannel.test:13013/cgi-bin/sendsms"
@@ -269,7 +269,7 @@ def test_configure_refuses_a_setting_the_sample_lacks():
 @pytest.mark.parametrize(("ci", "outcome"), [("", pytest.skip.Exception), ("true", pytest.fail.Exception)])
 def test_without_kannel_the_real_tests_skip_or_fail_under_ci(monkeypatch, ci, outcome):
     monkeypatch.setattr(kannel_harness, "_binaries", lambda: None)
-    monkeypatch.setattr(kannel_harness.os, "geteuid", lambda: 1000)  # not root: no apt-get
+    monkeypatch.setattr(debian_packages.os, "geteuid", lambda: 1000)  # not root: no apt-get
     monkeypatch.setenv("CI", ci)
     with pytest.raises(outcome, match="kannel-extras"):
         kannel_harness.ensure_kannel()

@@ -71,6 +71,11 @@ def fits_the_phone(page) -> None:
     assert width <= browser_harness.PHONE["width"], f"the page is {width} px wide"
 
 
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
+    .filter(e => e.type !== 'hidden' && e.type !== 'submit' && e.labels.length === 0)
+    .map(e => e.name || e.id)"""
+
+
 def texted(base_url: str, phone: str, text: str) -> None:
     with httpx.Client(base_url=base_url, timeout=10) as http:
         send(http, text, phone=phone)
@@ -139,6 +144,7 @@ def test_every_page_fits_a_phone_and_a_clinic_user_keeps_to_its_clinic(chromium,
         admin.goto(path)
         assert admin.locator("h1").count() >= 1, path
         fits_the_phone(admin)
+        assert admin.evaluate(UNLABELLED) == [], f"form fields without a label on {path}"
     desk = signed_in(chromium, live, "desk@example.org")
     with Session(app.state.engine) as s:
         other = clinic_named(s, "Phong kham Muong Thanh").id

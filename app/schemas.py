@@ -270,49 +270,6 @@ class RedemptionPublic(BaseModel):
     actor: str
 
 
-# ---------------------------------------------------------------- statistics and indicators
-
-GroupBy = Literal["worker", "clinic", "service", "district", "month"]
-
-
-class StatsRow(BaseModel):
-    key: str | None = Field(description="group key (id, code, district or YYYY-MM); null: none recorded")
-    label: str | None
-    issued: int
-    redeemed: int
-    redemption_rate: float | None = Field(description="redeemed / issued, 0..1; null when nothing issued")
-    median_days_to_redeem: float | None
-
-
-class StatsPage(Page[StatsRow]):
-    group_by: GroupBy
-    date_from: date | None = Field(serialization_alias="from")
-    date_to: date | None = Field(serialization_alias="to")
-
-
-class Indicators(BaseModel):
-    date_from: date = Field(serialization_alias="from")
-    date_to: date = Field(serialization_alias="to")
-    people_reached: int = Field(description="workers' REACH reports")
-    condoms_distributed: int
-    group_meetings: int = Field(description="workers' MEET reports")
-    group_meeting_participants: int
-    people_referred: int = Field(
-        description="distinct people among the codes issued in the period (a phone is one person, "
-        "a code without a phone one person; voided codes excepted)"
-    )
-    codes_issued: int = Field(description="codes issued in the period (voided ones excepted)")
-    referred_to_vct: int = Field(description="distinct people referred to VCT")
-    went_to_vct: int = Field(description="distinct people whose VCT code was redeemed in the period")
-    referred_to_mmt: int
-    went_to_mmt: int
-    redeemed: int = Field(description="codes of any service redeemed in the period")
-    opt_outs: int
-    reached_through_peers: int = Field(
-        description="distinct people whose peer coupon was redeemed in the period"
-    )
-
-
 # ---------------------------------------------------------------- reminders, messages, audit
 
 
@@ -400,34 +357,3 @@ class ApiKeyPublic(BaseModel):
 
 class ApiKeyCreated(ApiKeyPublic):
     key: str = Field(description="the plain key: shown only in this answer, store it now")
-
-
-class ReportRowPublic(BaseModel):
-    district: str = Field(description="the site's district; for outreach, the worker's")
-    site: str = Field(description="the clinic's name; empty for outreach and codes without a clinic")
-    clinic_id: int | None
-    population_group: str | None = Field(description="in `groups` only: the referral's population group")
-    people_reached: int
-    condoms_distributed: int
-    group_meetings: int
-    group_meeting_participants: int
-    people_referred: int
-    codes_issued: int
-    referred_to_vct: int
-    went_to_vct: int
-    referred_to_mmt: int
-    went_to_mmt: int
-    redeemed: int
-    opt_outs: int
-    reached_through_peers: int
-    redemption_rate: float | None = Field(description="codes issued in the month and redeemed, over issued")
-    median_days_to_redeem: float | None
-
-
-class MonthlyReportPublic(BaseModel):
-    month: str
-    date_from: date = Field(serialization_alias="from")
-    date_to: date = Field(serialization_alias="to")
-    rows: list[ReportRowPublic] = Field(description="per district and site")
-    total: ReportRowPublic = Field(description="the whole month: unique counts over all rows, not their sum")
-    groups: list[ReportRowPublic] = Field(description="per population group, when referrals carry one")

@@ -9,9 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Query, Response, status
 
 from app import clock
-from app.chain_schemas import ChainNodePublic, ChainPublic
 from app.domain import chains, code_text, codes, listings, registry
 from app.domain.phones import mask_phone
+from app.figure_schemas import ChainNodePublic, ChainPublic
 from app.models import ApiRole, Channel, CodeState
 from app.routes.deps import (
     CONFLICT,

@@ -13,9 +13,9 @@ from sqlmodel import Session
 
 from app.config import Settings
 from app.domain import reports
+from app.figure_schemas import MonthlyReportPublic, ReportRowPublic
 from app.routes.csv_stream import CSV_RESPONSE, csv_response
 from app.routes.deps import ReaderKey, SessionDep, SettingsDep
-from app.schemas import MonthlyReportPublic, ReportRowPublic
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.chain_schemas import ChainStatsPublic, ChainStatsRow
 from app.domain import chains, reports, stats
+from app.figure_schemas import ChainStatsPublic, ChainStatsRow, GroupBy, Indicators, StatsPage, StatsRow
 from app.routes.deps import PagingDep, ReaderKey, SessionDep, SettingsDep
-from app.schemas import GroupBy, Indicators, IsoDate, StatsPage, StatsRow
+from app.schemas import IsoDate
 
 router = APIRouter(tags=["reports"])
 

@@ -7,6 +7,7 @@ from typing import Any
 from sqlmodel import Session
 
 from app import clock
+from app.domain.phones import mask_phone
 from app.models import AuditLog
 
 
@@ -34,6 +35,14 @@ def record(
 
 def phone_actor(phone: str) -> str:
     return f"phone:{phone}"
+
+
+def masked_actor(actor: str | None) -> str | None:
+    """`actor` as a reader who sees no whole phone reads it: a desk's or a
+    worker's `phone:+8491****678`; keys, users and the system as they are."""
+    if actor and actor.startswith("phone:"):
+        return phone_actor(mask_phone(actor.removeprefix("phone:")))
+    return actor
 
 
 def user_actor(email: str) -> str:

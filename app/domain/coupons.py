@@ -183,13 +183,25 @@ def phone_known(
     """The holder of `row` texted it from `phone`: recorded as its client
     phone if it has none (`record_client_phone`); then a code still to
     redeem gets its expiry nudge, a redeemed one its coupons
-    (`issue_coupons`). Returns the coupons issued now."""
+    (`issue_coupons`). A redeemed code takes the phone only when its
+    coupons go to it now: a code whose chain ends there keeps no phone of
+    whoever merely checks it. Returns the coupons issued now."""
+    if row.state == CodeState.redeemed and not _coupons_would_go(session, row, phone):
+        return []
     if not record_client_phone(session, row, phone, actor=actor):
         return []
     if row.state == CodeState.issued:
         reminders.schedule_code_expiry_nudge(session, settings, row)
         return []
     return issue_coupons(session, settings, row)
+
+
+def _coupons_would_go(session: Session, row: ReferralCode, phone: str) -> bool:
+    """Whether the redeemed `row` would give its coupons to `phone` now."""
+    if row.coupons_issued_at is not None or is_opted_out(session, phone):
+        return False
+    svc = clinics.service_by_id(session, row.service_id)
+    return bool(coupons_due(svc, row) and coupon_services(session, svc))
 
 
 # ---------------------------------------------------------------- after a redemption

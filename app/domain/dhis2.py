@@ -226,7 +226,7 @@ def month_of_period(period: str) -> str:
     """DHIS2's monthly period `YYYYMM` as the report's month `YYYY-MM`.
     Raises reports.InvalidMonth (the month itself is checked by
     `reports.month_period`)."""
-    if not re.fullmatch(r"\d{6}", period or ""):
+    if not re.fullmatch(r"[0-9]{6}", period or ""):
         raise reports.InvalidMonth(f"period must be a DHIS2 month, YYYYMM, e.g. 202611, not {period[:20]!r}")
     if not 1 <= int(period[4:]) <= 12:
         raise reports.InvalidMonth(

@@ -26,6 +26,7 @@ The rules (the README states them too):
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -273,6 +274,8 @@ class MonthlyReport:
 def month_period(month: str, today: date | None = None) -> tuple[date, date]:
     """The first and last day of `YYYY-MM`, a month begun by `today`.
     Raises InvalidMonth."""
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", month or ""):  # ASCII digits only, no spaces
+        raise InvalidMonth(f"month must be YYYY-MM, e.g. 2026-11, not {(month or '')[:20]!r}")
     try:
         year, number = (int(part) for part in month.split("-"))
         first = date(year, number, 1)

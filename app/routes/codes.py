@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Query, Response, status
 
 from app import clock
-from app.domain import chains, code_text, codes, listings, registry
+from app.domain import audit, chains, code_text, codes, listings, registry
 from app.domain.phones import mask_phone
 from app.figure_schemas import ChainNodePublic, ChainPublic
 from app.models import ApiRole, Channel, CodeState
@@ -69,7 +69,8 @@ def code_public(row: listings.CodeRow, *, full_phone: bool) -> CodePublic:
     )
 
 
-def redemption_public(row: listings.RedemptionRow) -> RedemptionPublic:
+def redemption_public(row: listings.RedemptionRow, *, full_phone: bool = True) -> RedemptionPublic:
+    """A redemption as the API shows it; without `full_phone`, the actor's phone masked."""
     r, c = row.redemption, row.code
     return RedemptionPublic(
         id=r.id,
@@ -81,7 +82,7 @@ def redemption_public(row: listings.RedemptionRow) -> RedemptionPublic:
         issued_at=c.issued_at,
         redeemed_at=r.redeemed_at,
         channel=r.channel,
-        actor=r.actor,
+        actor=r.actor if full_phone else audit.masked_actor(r.actor),
     )
 
 

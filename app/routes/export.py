@@ -112,12 +112,12 @@ def export_redemptions(
     )  # fmt: skip
 
     redemptions = listings.redemptions_export(tz=settings.tz, **filters)
-    tz = settings.tz
+    tz, full_phone = settings.tz, sees_phones(key)
 
     def rows(session):
         for row in redemptions(session):
             r, c, names = row.redemption, row.code, row.names
-            yield redemption_public(row).model_dump(mode="json") | {
+            yield redemption_public(row, full_phone=full_phone).model_dump(mode="json") | {
                 "service_name": names.service_name,
                 "clinic_name": names.redeemed_clinic_name,
                 "referred_clinic_id": c.clinic_id,

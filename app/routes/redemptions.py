@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from app.domain import listings
 from app.routes.codes import redemption_public
-from app.routes.deps import MAX_ID, AnyKey, PagingDep, SessionDep, SettingsDep, clinic_scope
+from app.routes.deps import MAX_ID, AnyKey, PagingDep, SessionDep, SettingsDep, clinic_scope, sees_phones
 from app.schemas import IsoDate, Page, RedemptionPublic
 
 router = APIRouter(prefix="/redemptions", tags=["codes"])
@@ -43,4 +43,4 @@ def list_redemptions(
         date_from=date_from,
         date_to=date_to,
     )
-    return Page(items=[redemption_public(r) for r in rows], total=total)
+    return Page(items=[redemption_public(r, full_phone=sees_phones(key)) for r in rows], total=total)

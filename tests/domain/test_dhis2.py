@@ -261,3 +261,16 @@ def test_a_bad_or_future_period_is_refused(demo, settings, frozen_clock, period,
 def test_without_a_mapping_the_export_is_off(session, settings):
     with pytest.raises(dhis2.ExportOff, match="DHIS2_MAPPING"):
         dhis2.data_value_set(session, mapping=None, period=PERIOD, tz=settings.tz)
+
+
+@pytest.mark.parametrize("period", ["٢٠٢٦١١", "２０２６１１", " 202611", "2026111"])
+def test_a_period_is_six_ascii_digits(period):
+    with pytest.raises(reports.InvalidMonth):
+        dhis2.month_of_period(period)
+    assert dhis2.month_of_period("202611") == "2026-11"
+
+
+@pytest.mark.parametrize("month", ["٢٠٢٦-١١", "２０２６-１１", " 2026-1", "2026-1 "])
+def test_a_report_month_is_ascii_yyyy_mm(month):
+    with pytest.raises(reports.InvalidMonth):
+        reports.month_period(month)

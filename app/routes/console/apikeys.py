@@ -22,6 +22,7 @@ from app.domain import apikeys, clinics, registry
 from app.domain.console_sessions import SignedIn
 from app.domain.errors import DomainError, NotFound
 from app.messages import render
+from app.models import MAX_ID
 from app.routes.console.pages import (
     ADMIN,
     Current,
@@ -29,8 +30,10 @@ from app.routes.console.pages import (
     changing,
     language,
     page,
+    parse_id,
     reading,
     refusal,
+    refused,
 )
 from app.routes.deps import SessionDep, SettingsDep
 
@@ -57,8 +60,8 @@ def whole_number(text: str, error: type[DomainError]) -> int | None:
     text = (text or "").strip()
     if not text:
         return None
-    if not (text.isascii() and text.isdigit()):
-        raise error(f"not a whole number: {text[:20]!r}")
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > MAX_ID:
+        raise error(f"not a whole number of at most {MAX_ID}: {text[:20]!r}")
     return int(text)
 
 
@@ -186,7 +189,7 @@ def create_key(
 
 @router.post("/console/api-keys/{key_id}/revoke")
 def revoke_key(
-    key_id: int,
+    key_id: str,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -196,8 +199,10 @@ def revoke_key(
     gate = changing(request, signed, csrf)
     if gate is not None:
         return gate
+    if (number := parse_id(key_id)) is None:
+        return refused(request, "error.not_found", 404, signed)
     try:
-        apikeys.revoke_api_key(session, key_id, actor=actor(signed))
+        apikeys.revoke_api_key(session, number, actor=actor(signed))
     except DomainError as exc:
         return _failed(request, session, settings, signed, exc, _REVOKE_WORDS, exc.status)
     session.commit()

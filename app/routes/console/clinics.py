@@ -24,13 +24,14 @@ from app.domain.errors import DomainError, NotFound
 from app.domain.phones import mask_phone
 from app.domain.staff import Conflict
 from app.messages import render
-from app.models import ApiRole
+from app.models import ApiRole, Clinic
 from app.routes.console.pages import (
     Current,
     actor,
     changing,
     language,
     page,
+    parse_id,
     refusal,
     refused,
     sees_phones,
@@ -41,7 +42,6 @@ from app.schemas import ClinicCreate, ClinicUpdate
 
 router = APIRouter(include_in_schema=False)
 SHOWN = 500  # clinics and services on a page
-MAX_ID = 2**31 - 1
 TEXT_FIELDS = ("name", "display_name", "district", "province", "address", "hours")
 
 # form field -> the catalogue key of its label, for refusals that name a field
@@ -58,14 +58,6 @@ LABELS = {
 }
 
 Csrf = Annotated[str, Form(max_length=100)]
-
-
-def parse_id(text: str) -> int | None:
-    """The row id a path names, or None for anything that is not one."""
-    if not (text.isascii() and text.isdigit()) or len(text) > 10:
-        return None
-    number = int(text)
-    return number if 1 <= number <= MAX_ID else None
 
 
 def form_refusal(
@@ -265,7 +257,7 @@ def _update(request: Request, session, settings, signed, csrf: str, clinic_id: s
     if refused_now is not None:
         return refused_now
     number = parse_id(clinic_id)
-    if number is None:
+    if number is None or session.get(Clinic, number) is None:
         return _unknown(request, signed)
     try:
         body = ClinicUpdate(**values)

@@ -21,7 +21,7 @@ from app.domain import audit, console_sessions
 from app.domain.console_sessions import SignedIn
 from app.domain.errors import DomainError
 from app.messages import UnknownMessageKey, render
-from app.models import ApiRole
+from app.models import MAX_ID, ApiRole
 from app.routes.deps import SessionDep
 
 _templates = Environment(
@@ -38,9 +38,9 @@ READERS = (ApiRole.admin, ApiRole.viewer)  # the program-wide logs and reports, 
 # The menu: (path, catalogue key, roles that see it).
 MENU = (
     ("/console/", "console.overview", EVERYONE),
-    ("/console/workers", "console.workers", EVERYONE),
+    ("/console/workers", "console.workers", READERS),
     ("/console/clinics", "console.menu_clinics", EVERYONE),
-    ("/console/services", "console.menu_services", EVERYONE),
+    ("/console/services", "console.menu_services", READERS),
     ("/console/codes", "console.menu_codes", EVERYONE),
     ("/console/redemptions", "console.menu_redemptions", EVERYONE),
     ("/console/reminders", "console.menu_reminders", READERS),
@@ -129,6 +129,15 @@ def refusal(request: Request, exc: DomainError) -> str:
         return render(exc.key, language(request), **exc.values)
     except (UnknownMessageKey, KeyError, ValueError):
         return str(exc)
+
+
+def parse_id(text: str) -> int | None:
+    """The row id a path or form names, or None for anything that is not one
+    (not ASCII digits, 0, or beyond what the database holds)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_ID else None
 
 
 def actor(signed: SignedIn) -> str:

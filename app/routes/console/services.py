@@ -18,9 +18,19 @@ from pydantic import ValidationError
 from app.domain import clinics, registry
 from app.domain.errors import DomainError, NotFound
 from app.messages import languages, render
-from app.models import ApiRole
-from app.routes.console.clinics import SHOWN, form_refusal, parse_id
-from app.routes.console.pages import Current, actor, changing, language, page, refused, signed_out
+from app.models import ApiRole, Service
+from app.routes.console.clinics import SHOWN, form_refusal
+from app.routes.console.pages import (
+    READERS,
+    Current,
+    actor,
+    changing,
+    language,
+    page,
+    parse_id,
+    reading,
+    refused,
+)
 from app.routes.deps import SessionDep
 from app.schemas import ServiceCreate, ServiceUpdate
 
@@ -159,8 +169,8 @@ def _unknown(request: Request, signed) -> Response:
 
 @router.get("/console/services")
 def services_page(request: Request, session: SessionDep, signed: Current) -> Response:
-    if signed is None:
-        return signed_out()
+    if (gate := reading(request, signed, READERS)) is not None:  # as for API keys: no clinic role
+        return gate
     return _list(request, session, signed)
 
 
@@ -184,8 +194,8 @@ def add_service(
 
 @router.get("/console/services/{service_id}")
 def service_page(service_id: str, request: Request, session: SessionDep, signed: Current) -> Response:
-    if signed is None:
-        return signed_out()
+    if (gate := reading(request, signed, READERS)) is not None:  # as for API keys: no clinic role
+        return gate
     number = parse_id(service_id)
     if number is None:
         return _unknown(request, signed)
@@ -204,7 +214,7 @@ def _update(request: Request, session, signed, csrf: str, service_id: str, value
     if refused_now is not None:
         return refused_now
     number = parse_id(service_id)
-    if number is None:
+    if number is None or session.get(Service, number) is None:
         return _unknown(request, signed)
     try:
         body = ServiceUpdate(**values)

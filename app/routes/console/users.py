@@ -25,7 +25,17 @@ from app.routes.console.apikeys import (
     says,
     whole_number,
 )
-from app.routes.console.pages import ADMIN, Current, actor, changing, language, page, reading
+from app.routes.console.pages import (
+    ADMIN,
+    Current,
+    actor,
+    changing,
+    language,
+    page,
+    parse_id,
+    reading,
+    refused,
+)
 from app.routes.deps import SessionDep, SettingsDep
 
 router = APIRouter(include_in_schema=False)
@@ -131,12 +141,14 @@ def add_user(
     return RedirectResponse("/console/users?done=created", status_code=303)
 
 
-def _set_active(request, session, settings, signed, user_id: int, active: bool, csrf: str) -> Response:
+def _set_active(request, session, settings, signed, user_id: str, active: bool, csrf: str) -> Response:
     gate = changing(request, signed, csrf)
     if gate is not None:
         return gate
+    if (number := parse_id(user_id)) is None:
+        return refused(request, "error.not_found", 404, signed)
     try:
-        users.set_active(session, user_id, active, actor=actor(signed), by_user_id=signed.user.id)
+        users.set_active(session, number, active, actor=actor(signed), by_user_id=signed.user.id)
     except DomainError as exc:
         return _failed(request, session, settings, signed, exc, {}, exc.status)
     session.commit()
@@ -146,7 +158,7 @@ def _set_active(request, session, settings, signed, user_id: int, active: bool, 
 
 @router.post("/console/users/{user_id}/deactivate")
 def deactivate_user(
-    user_id: int,
+    user_id: str,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -158,7 +170,7 @@ def deactivate_user(
 
 @router.post("/console/users/{user_id}/reactivate")
 def reactivate_user(
-    user_id: int,
+    user_id: str,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -170,7 +182,7 @@ def reactivate_user(
 
 @router.post("/console/users/{user_id}/password")
 def reset_password(
-    user_id: int,
+    user_id: str,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -182,8 +194,10 @@ def reset_password(
     gate = changing(request, signed, csrf)
     if gate is not None:
         return gate
+    if (number := parse_id(user_id)) is None:
+        return refused(request, "error.not_found", 404, signed)
     try:
-        users.set_password(session, user_id, _same(password, password_again), actor=actor(signed))
+        users.set_password(session, number, _same(password, password_again), actor=actor(signed))
     except DomainError as exc:
         status_code = 404 if isinstance(exc, NotFound) else 422
         return _failed(request, session, settings, signed, exc, _PASSWORD_WORDS, status_code)

@@ -13,7 +13,18 @@ from app import clock
 from app.domain import onboarding, outreach, registry
 from app.domain.errors import DomainError, NotFound
 from app.domain.phones import mask_phone
-from app.routes.console.pages import Current, actor, changing, page, refusal, refused, sees_phones, signed_out
+from app.routes.console.pages import (
+    READERS,
+    Current,
+    actor,
+    changing,
+    page,
+    parse_id,
+    reading,
+    refusal,
+    refused,
+    sees_phones,
+)
 from app.routes.deps import SessionDep, SettingsDep
 
 router = APIRouter(include_in_schema=False)
@@ -42,8 +53,8 @@ def _list(request: Request, session, settings, signed, *, error: str = "", statu
 
 @router.get("/console/workers")
 def workers(request: Request, session: SessionDep, settings: SettingsDep, signed: Current) -> Response:
-    if signed is None:
-        return signed_out()
+    if (gate := reading(request, signed, READERS)) is not None:  # as for API keys: no clinic role
+        return gate
     return _list(request, session, settings, signed)
 
 
@@ -82,7 +93,7 @@ def add_worker(
 
 @router.post("/console/workers/{worker_id}/{change}")
 def change_worker(
-    worker_id: int,
+    worker_id: str,
     change: str,
     request: Request,
     session: SessionDep,
@@ -97,10 +108,12 @@ def change_worker(
     not_allowed = changing(request, signed, csrf)
     if not_allowed is not None:
         return not_allowed
+    if (number := parse_id(worker_id)) is None:
+        return refused(request, "error.not_found", 404, signed)
     try:
         registry.update_worker(
             session,
-            worker_id,
+            number,
             actor=actor(signed),
             region=settings.default_region,
             active=change == "reactivate",

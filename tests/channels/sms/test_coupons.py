@@ -165,6 +165,16 @@ def test_a_service_without_peer_coupons_gives_none(world):
     assert coupons_of(world, code) == []
 
 
+def test_a_code_without_coupons_to_give_keeps_no_phone_of_who_checks_it(world):
+    set_service(world, peer_coupons=0)
+    code = issue_by_sms(world, "REF VCT")  # no client phone
+    redeem(world, code)
+    assert reply(world, PEER, shown(code)) == sms_text("codes.already_redeemed", code=shown(code))
+    assert fresh(world, code).client_phone is None  # told it is used, and not made its client
+    with session_of(world) as s:
+        assert s.exec(select(AuditLog).where(AuditLog.action == "code.client_phone")).all() == []
+
+
 # ---------------------------------------------------------------- the referrer's notice
 
 

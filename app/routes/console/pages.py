@@ -71,6 +71,8 @@ def page(
         lang=lang, t=lambda key, **v: render(key, lang, **v), **values
     )
     response = HTMLResponse(html, status_code=status_code)
+    if signed is not None:  # names and phones: kept by no browser cache on a shared computer
+        response.headers["Cache-Control"] = "no-store"
     if request.query_params.get("lang") in LANGUAGES:
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, httponly=True, samesite="lax")
     return response

@@ -67,6 +67,7 @@ def test_signing_in_shows_this_months_figures_and_a_referral_counts_at_once(cons
         "hen_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
     )
     assert "Secure" not in cookie  # a local run
+    assert console.get("/console/").headers["cache-control"] == "no-store"
     page = console.get("/console/").text
     assert _figure(page, "codes_issued") == 0
     sms(console, DEMO_WORKER_PHONE, f"GT VCT {CLIENT_LOCAL}")

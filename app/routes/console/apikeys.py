@@ -10,7 +10,6 @@ the page's words."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -29,6 +28,7 @@ from app.routes.console.pages import (
     actor,
     changing,
     language,
+    local_minute,
     page,
     parse_id,
     reading,
@@ -40,7 +40,6 @@ from app.routes.deps import SessionDep, SettingsDep
 router = APIRouter(include_in_schema=False)
 ROLES = ("viewer", "clinic", "admin")  # the least power first: the default
 CHOOSABLE_CLINICS = 500
-TIME_FORMAT = "%d/%m/%Y %H:%M"
 # what a redirect after an action tells (`?done=`), by a word the page knows
 DONE = {"revoked": "console_admin.key_revoked"}
 
@@ -66,12 +65,8 @@ def whole_number(text: str, error: type[DomainError]) -> int | None:
 
 
 def local_time(settings: Settings):
-    """A formatter of stored UTC times as local ones ("" for none)."""
-
-    def shown(at: datetime | None) -> str:
-        return at.astimezone(settings.tz).strftime(TIME_FORMAT) if at else ""
-
-    return shown
+    """A formatter of stored UTC times as local ones ("" for none), for the templates."""
+    return lambda at: local_minute(at, settings)
 
 
 def clinic_choices(session) -> list:
@@ -96,6 +91,14 @@ def says(request: Request, exc: DomainError, words: Mapping[type, str]) -> str:
         if kind in words:
             return render(words[kind], language(request))
     return refusal(request, exc)
+
+
+def failure(request: Request, session, exc: DomainError, words: Mapping[type, str], form=None) -> dict:
+    """What an admin page shows of a refused form, once nothing it began is
+    kept (the session rolled back): the refusal in the page's words, the
+    domain's own reason, and the form as it was sent."""
+    session.rollback()
+    return {"error": says(request, exc, words), "reason": str(exc), "form": form or {}}
 
 
 _CREATE_WORDS = {
@@ -134,16 +137,8 @@ def _page(
 
 
 def _failed(request, session, settings, signed, exc: DomainError, words, status_code: int, form=None):
-    session.rollback()
     return _page(
-        request,
-        session,
-        settings,
-        signed,
-        status_code,
-        error=says(request, exc, words),
-        reason=str(exc),
-        form=form or {},
+        request, session, settings, signed, status_code, **failure(request, session, exc, words, form)
     )
 
 

@@ -12,7 +12,6 @@ every role but admin."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -32,6 +31,7 @@ from app.routes.console.pages import (
     Current,
     actor,
     changing,
+    local_minute,
     page,
     refusal,
     refused,
@@ -41,12 +41,6 @@ from app.routes.console.pages import (
 from app.routes.deps import SessionDep, SettingsDep, committing_refusals
 
 router = APIRouter(include_in_schema=False)
-MINUTE = "%d/%m/%Y %H:%M"  # a local date and time as people read it
-
-
-def local_minute(moment: datetime | None, settings: Settings) -> str:
-    """`moment` as a local date and time (`23/11/2026 14:00`), '' for None."""
-    return moment.astimezone(settings.tz).strftime(MINUTE) if moment else ""
 
 
 def _clinic_name(session: Session, clinic_id: int | None) -> str:

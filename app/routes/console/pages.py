@@ -10,6 +10,7 @@ accepts (the session's CSRF token, then the role), `refused(...)` a 403 or
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from app.config import Settings
 from app.domain import audit, console_sessions
 from app.domain.console_sessions import SignedIn
 from app.domain.errors import DomainError
@@ -140,6 +142,14 @@ def parse_id(text: str) -> int | None:
         return None
     number = int(text)
     return number if 1 <= number <= MAX_ID else None
+
+
+MINUTE = "%d/%m/%Y %H:%M"  # a local date and time as staff read it in tables
+
+
+def local_minute(moment: datetime | None, settings: Settings) -> str:
+    """`moment` as a local date and time (`23/11/2026 14:00`), '' for None."""
+    return moment.astimezone(settings.tz).strftime(MINUTE) if moment else ""
 
 
 def actor(signed: SignedIn) -> str:

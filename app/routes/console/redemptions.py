@@ -14,9 +14,17 @@ from app.domain import code_text, listings, registry
 from app.domain.console_sessions import SignedIn
 from app.domain.phones import mask_phone
 from app.messages import render
-from app.models import MAX_ID, ApiRole
-from app.routes.console.codes import local_minute
-from app.routes.console.pages import Current, language, page, refused, sees_phones, signed_out
+from app.models import ApiRole
+from app.routes.console.pages import (
+    Current,
+    language,
+    local_minute,
+    page,
+    parse_id,
+    refused,
+    sees_phones,
+    signed_out,
+)
 from app.routes.deps import SessionDep, SettingsDep
 
 router = APIRouter(include_in_schema=False)
@@ -29,9 +37,10 @@ def _chosen(text: str) -> int | None:
     text = text.strip()
     if not text:
         return None
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_ID:
+    number = parse_id(text)
+    if number is None:
         raise ValueError(text)
-    return int(text)
+    return number
 
 
 @router.get("/console/redemptions")

@@ -122,40 +122,43 @@ def monthly_csv(
         return _bad_month(request, signed, month, settings=settings)
 
 
-# The export routes read of their caller only its role and clinic
-# (`sees_phones`, `clinic_scope`), which a console user has as a key does.
-
-
-@router.get("/console/reports/codes.csv")
-def codes_csv(request: Request, settings: SettingsDep, signed: Current, month: str | None = None) -> Response:
-    if (gate := reading(request, signed, READERS)) is not None:
+def _month_export(request: Request, signed, settings, month: str | None, roles, export_month) -> Response:
+    """A CSV export of the API for one local month: `export_month(first,
+    last)` answers it; a bad month is the page saying so. The export routes
+    read of their caller only its role and clinic (`sees_phones`,
+    `clinic_scope`), which a console user has as a key does."""
+    if (gate := reading(request, signed, roles)) is not None:
         return gate
     month = _asked(month, settings)
     try:
         first, last = reports.month_period(month, _today(settings))
-        return export.export_codes(
-            request, settings, signed.user, state=None, service=None, worker_id=None, clinic_id=None,
-            issued_from=first, issued_to=last,
-        )  # fmt: skip
+        return export_month(first, last)
     except stats.InvalidPeriod:
         return _bad_month(request, signed, month, settings=settings)
+
+
+@router.get("/console/reports/codes.csv")
+def codes_csv(request: Request, settings: SettingsDep, signed: Current, month: str | None = None) -> Response:
+    return _month_export(
+        request, signed, settings, month, READERS,
+        lambda first, last: export.export_codes(
+            request, settings, signed.user, state=None, service=None, worker_id=None, clinic_id=None,
+            issued_from=first, issued_to=last,
+        ),
+    )  # fmt: skip
 
 
 @router.get("/console/reports/redemptions.csv")
 def redemptions_csv(
     request: Request, settings: SettingsDep, signed: Current, month: str | None = None
 ) -> Response:
-    if (gate := reading(request, signed, REDEMPTION_READERS)) is not None:
-        return gate
-    month = _asked(month, settings)
-    try:
-        first, last = reports.month_period(month, _today(settings))
-        return export.export_redemptions(
+    return _month_export(
+        request, signed, settings, month, REDEMPTION_READERS,
+        lambda first, last: export.export_redemptions(
             request, settings, signed.user, clinic_id=None, worker_id=None, service=None,
             date_from=first, date_to=last,
-        )  # fmt: skip
-    except stats.InvalidPeriod:
-        return _bad_month(request, signed, month, settings=settings)
+        ),
+    )  # fmt: skip
 
 
 @router.get("/console/reports/coupons.csv")
@@ -163,14 +166,12 @@ def coupons_csv(
     request: Request, session: SessionDep, settings: SettingsDep, signed: Current, month: str | None = None
 ) -> Response:
     """The peer coupons per recruiter of the month (`GET /api/v1/export/coupons.csv`), for incentives."""
-    if (gate := reading(request, signed, READERS)) is not None:
-        return gate
-    month = _asked(month, settings)
-    try:
-        first, last = reports.month_period(month, _today(settings))
-        return export.export_coupons(request, session, settings, signed.user, date_from=first, date_to=last)
-    except stats.InvalidPeriod:
-        return _bad_month(request, signed, month, settings=settings)
+    return _month_export(
+        request, signed, settings, month, READERS,
+        lambda first, last: export.export_coupons(
+            request, session, settings, signed.user, date_from=first, date_to=last
+        ),
+    )  # fmt: skip
 
 
 @router.get("/console/reports/dhis2.json")

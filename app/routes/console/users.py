@@ -21,8 +21,8 @@ from app.routes.console.apikeys import (
     BadClinic,
     clinic_choices,
     clinic_names,
+    failure,
     local_time,
-    says,
     whole_number,
 )
 from app.routes.console.pages import (
@@ -86,16 +86,8 @@ def _page(request: Request, session, settings: Settings, signed: SignedIn, statu
 
 
 def _failed(request, session, settings, signed, exc: DomainError, words, status_code: int, form=None):
-    session.rollback()
     return _page(
-        request,
-        session,
-        settings,
-        signed,
-        status_code,
-        error=says(request, exc, words),
-        reason=str(exc),
-        form=form or {},
+        request, session, settings, signed, status_code, **failure(request, session, exc, words, form)
     )
 
 
@@ -156,30 +148,6 @@ def _set_active(request, session, settings, signed, user_id: str, active: bool, 
     return RedirectResponse(f"/console/users?done={done}", status_code=303)
 
 
-@router.post("/console/users/{user_id}/deactivate")
-def deactivate_user(
-    user_id: str,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    signed: Current,
-    csrf: Annotated[str, Form(max_length=100)] = "",
-) -> Response:
-    return _set_active(request, session, settings, signed, user_id, False, csrf)
-
-
-@router.post("/console/users/{user_id}/reactivate")
-def reactivate_user(
-    user_id: str,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    signed: Current,
-    csrf: Annotated[str, Form(max_length=100)] = "",
-) -> Response:
-    return _set_active(request, session, settings, signed, user_id, True, csrf)
-
-
 @router.post("/console/users/{user_id}/password")
 def reset_password(
     user_id: str,
@@ -203,3 +171,20 @@ def reset_password(
         return _failed(request, session, settings, signed, exc, _PASSWORD_WORDS, status_code)
     session.commit()
     return RedirectResponse("/console/users?done=password", status_code=303)
+
+
+@router.post("/console/users/{user_id}/{change}")
+def change_user(
+    user_id: str,
+    change: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    signed: Current,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Deactivate or reactivate a user (after the password route: `password`
+    is not a change of this one)."""
+    if change not in ("deactivate", "reactivate"):
+        return refused(request, "error.not_found", 404, signed)
+    return _set_active(request, session, settings, signed, user_id, change == "reactivate", csrf)
